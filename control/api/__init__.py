@@ -1,0 +1,1 @@
+"""HTTP API under /v1 (Litestar + msgspec), with its OpenAPI document at /openapi.json."""

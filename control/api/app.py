@@ -1,0 +1,91 @@
+"""The control plane's ASGI app: HTTP API, /metrics, /healthz, and the gRPC server it hosts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, MediaType, Request, get
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from control.api.auth import tenant_from_request
+from control.api.clicks import message_clicks
+from control.api.context import AppContext
+from control.api.errors import handle_http, handle_unexpected
+from control.api.links import create_link
+from control.db.engine import make_engine, make_sessionmaker
+from control.metrics import ControlMetrics
+from control.rpc import start_grpc
+from control.settings import ControlSettings, load_control_settings
+
+log = logging.getLogger("clickgate.control")
+
+
+@get("/openapi.json", include_in_schema=False, media_type=MediaType.JSON)
+async def openapi_document(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    return request.app.openapi_schema.to_schema()
+
+
+@get("/healthz", include_in_schema=False, media_type=MediaType.TEXT)
+async def healthz() -> str:
+    return "ok\n"
+
+
+@get("/metrics", include_in_schema=False, media_type=MediaType.TEXT)
+async def metrics(ctx: AppContext) -> str:
+    return ctx.metrics.render()
+
+
+def build_app(ctx: AppContext, with_grpc: bool = True) -> Litestar:
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        server = None
+        if with_grpc:
+            s = ctx.settings
+            server, port = await start_grpc(
+                ctx.engine, ctx.sessions, s.grpc_host, s.grpc_port, s.control_token, ctx.metrics
+            )
+            log.info("gRPC listening on %s:%d", s.grpc_host, port)
+        try:
+            yield
+        finally:
+            if server is not None:
+                await server.stop(grace=5)
+
+    return Litestar(
+        route_handlers=[openapi_document, healthz, metrics, create_link, message_clicks],
+        dependencies={
+            "ctx": Provide(lambda: ctx, use_cache=True, sync_to_thread=False),
+            "tenant_id": Provide(tenant_from_request, sync_to_thread=True),
+        },
+        exception_handlers={HTTPException: handle_http, Exception: handle_unexpected},
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(
+            title="clickgate",
+            version="0.1.0",
+            path="/schema",
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(type="http", scheme="bearer", description="API key")
+                }
+            ),
+            security=[{"bearer": []}],
+        ),
+        debug=False,
+    )
+
+
+def make_context(settings: ControlSettings) -> AppContext:
+    engine = make_engine(settings.database_url)
+    return AppContext(settings, engine, make_sessionmaker(engine), ControlMetrics())
+
+
+def create_app() -> Litestar:
+    """Granian factory: settings from the environment, validated by the CLI first."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    return build_app(make_context(load_control_settings()))

@@ -1,0 +1,69 @@
+"""GET /v1/messages/{message_id}/clicks: one message's clicks, oldest first."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import msgspec
+from litestar import get
+from sqlalchemy import select
+
+from control.api.context import AppContext
+from control.db.models import Click
+
+
+class ClickOut(msgspec.Struct, kw_only=True):
+    click_id: str
+    time: str  # RFC 3339, UTC
+    time_ms: int
+    url: str
+    location: str
+    link_index: int
+    tags: list[str]
+    ip: str
+    user_agent: str
+    referer: str
+    method: str
+    domain: str
+    recipient: str
+
+
+class MessageClicks(msgspec.Struct):
+    message_id: str
+    clicks: list[ClickOut]
+
+
+def click_out(row: Click) -> ClickOut:
+    return ClickOut(
+        click_id=row.click_id,
+        time=rfc3339(row.time_ms),
+        time_ms=row.time_ms,
+        url=row.url,
+        location=row.location,
+        link_index=row.link_index,
+        tags=[str(t) for t in row.tags],
+        ip=row.ip,
+        user_agent=row.user_agent,
+        referer=row.referer,
+        method=row.method,
+        domain=row.host,
+        recipient=row.recipient,
+    )
+
+
+def rfc3339(ms: int) -> str:
+    stamp = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@get("/v1/messages/{message_id:str}/clicks", sync_to_thread=True, tags=["clicks"])
+def message_clicks(message_id: str, tenant_id: int, ctx: AppContext) -> MessageClicks:
+    """Every click on links of one message, oldest first."""
+    with ctx.sessions() as session:
+        rows = session.scalars(
+            select(Click)
+            .where(Click.tenant_id == tenant_id, Click.message_id == message_id)
+            .order_by(Click.time_ms, Click.id)
+            .limit(10000)
+        ).all()
+    return MessageClicks(message_id=message_id, clicks=[click_out(r) for r in rows])

@@ -1,0 +1,57 @@
+"""Every error as JSON {"error": {"code", "message"}}; never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+log = logging.getLogger("clickgate.control.api")
+
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "rate_limited",
+}
+
+
+class ApiError(HTTPException):
+    """An error with a stable code for clients to branch on."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(status_code=status, detail=message)
+        self.code = code
+
+
+def error_body(status: int, code: str, message: str) -> Response[dict[str, dict[str, str]]]:
+    return Response({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def handle_http(_: Request[object, object, object], exc: HTTPException) -> Response[object]:
+    status = exc.status_code
+    if isinstance(exc, ApiError):
+        return error_body(status, exc.code, exc.detail)
+    message = exc.detail
+    if isinstance(exc, ValidationException):
+        status = 400
+        details = [
+            f"{e.get('key', '')}: {e.get('message', '')}".strip(": ")
+            for e in (exc.extra or [])
+            if isinstance(e, dict)
+        ]
+        message = "; ".join(d for d in details if d) or message
+    return error_body(status, CODES.get(status, "error"), message)
+
+
+def handle_unexpected(_: Request[object, object, object], exc: Exception) -> Response[object]:
+    log.exception("unhandled error", exc_info=exc)
+    return error_body(HTTP_500_INTERNAL_SERVER_ERROR, "internal", "internal error")

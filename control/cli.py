@@ -1,0 +1,194 @@
+"""The `clickgate` command: up, edge, control, migrate, tenant, apikey, domain, mint."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from control.settings import ControlSettings, load_control_settings
+from edge.envconfig import SettingsError
+from edge.settings import load_edge_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except SettingsError as exc:
+        print(f"clickgate: bad setting: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="clickgate", description=__doc__)
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="control plane + one edge on loopback, with a demo tenant")
+    up.add_argument("--data-dir", default="var")
+    up.add_argument("--api-port", type=int, default=8000)
+    up.add_argument("--edge-port", type=int, default=8080)
+    up.add_argument("--grpc-port", type=int, default=50051)
+    up.add_argument("--metrics-port", type=int, default=9102)
+    up.add_argument("--database-url", default=None, help="default: SQLite in the data dir")
+    up.set_defaults(handler=cmd_up)
+
+    sub.add_parser("edge", help="run the redirect edge").set_defaults(handler=cmd_edge)
+    sub.add_parser("control", help="run the control plane").set_defaults(handler=cmd_control)
+    sub.add_parser("migrate", help="migrate the database").set_defaults(handler=cmd_migrate)
+
+    tenant = sub.add_parser("tenant", help="manage tenants").add_subparsers(required=True)
+    create = tenant.add_parser("create", help="create a tenant; prints its id and an API key")
+    create.add_argument("name")
+    create.add_argument("--domain", help="also register this click domain as its default")
+    create.set_defaults(handler=cmd_tenant_create)
+
+    apikey = sub.add_parser("apikey", help="manage API keys").add_subparsers(required=True)
+    key_create = apikey.add_parser("create", help="new API key for a tenant (id or name)")
+    key_create.add_argument("tenant")
+    key_create.set_defaults(handler=cmd_apikey_create)
+    key_revoke = apikey.add_parser("revoke", help="revoke an API key (the key or its prefix)")
+    key_revoke.add_argument("key")
+    key_revoke.set_defaults(handler=cmd_apikey_revoke)
+
+    domain = sub.add_parser("domain", help="manage click domains").add_subparsers(required=True)
+    domain_add = domain.add_parser("add", help="register a click domain for a tenant")
+    domain_add.add_argument("tenant")
+    domain_add.add_argument("name")
+    domain_add.add_argument("--default", action="store_true")
+    domain_add.set_defaults(handler=cmd_domain_add)
+
+    mint = sub.add_parser("mint", help="print a tracked URL for a tenant")
+    mint.add_argument("tenant")
+    mint.add_argument("url")
+    mint.add_argument("--message-id")
+    mint.add_argument("--domain")
+    mint.set_defaults(handler=cmd_mint)
+    return parser
+
+
+def cmd_edge(_: argparse.Namespace) -> int:
+    from control.servers import serve_edge
+
+    serve_edge(load_edge_settings())
+    return 0
+
+
+def cmd_control(_: argparse.Namespace) -> int:
+    from control.servers import serve_control
+
+    serve_control(load_control_settings())
+    return 0
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    from control.db.engine import make_engine
+    from control.db.migrate import upgrade
+
+    upgrade(make_engine(load_control_settings().database_url))
+    print("database is at the latest schema")
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from control.up import run_up
+
+    return run_up(args)
+
+
+def _session_factory(settings: ControlSettings) -> sessionmaker[Session]:
+    from control.db.engine import make_engine, make_sessionmaker
+
+    return make_sessionmaker(make_engine(settings.database_url))
+
+
+def cmd_tenant_create(args: argparse.Namespace) -> int:
+    from control.domains import add_domain
+    from control.tenants import Conflict, create_api_key, create_tenant
+
+    sessions = _session_factory(load_control_settings())
+    try:
+        with sessions.begin() as session:
+            tenant = create_tenant(session, args.name)
+            if args.domain:
+                add_domain(session, tenant.id, args.domain, default=True)
+            key = create_api_key(session, tenant.id)
+    except (Conflict, ValueError) as exc:
+        print(f"clickgate: {exc}", file=sys.stderr)
+        return 1
+    print(f"tenant_id: {tenant.id}\napi_key: {key}")
+    return 0
+
+
+def cmd_apikey_create(args: argparse.Namespace) -> int:
+    from control.tenants import NotFound, create_api_key, find_tenant
+
+    sessions = _session_factory(load_control_settings())
+    try:
+        with sessions.begin() as session:
+            key = create_api_key(session, find_tenant(session, args.tenant).id)
+    except NotFound as exc:
+        print(f"clickgate: {exc}", file=sys.stderr)
+        return 1
+    print(key)
+    return 0
+
+
+def cmd_apikey_revoke(args: argparse.Namespace) -> int:
+    from control.tenants import NotFound, revoke_api_key
+
+    sessions = _session_factory(load_control_settings())
+    try:
+        with sessions.begin() as session:
+            revoke_api_key(session, args.key)
+    except NotFound as exc:
+        print(f"clickgate: {exc}", file=sys.stderr)
+        return 1
+    print("revoked")
+    return 0
+
+
+def cmd_domain_add(args: argparse.Namespace) -> int:
+    from control.domains import add_domain
+    from control.tenants import Conflict, NotFound, find_tenant
+
+    sessions = _session_factory(load_control_settings())
+    try:
+        with sessions.begin() as session:
+            domain = add_domain(session, find_tenant(session, args.tenant).id, args.name, args.default)
+    except (Conflict, NotFound, ValueError) as exc:
+        print(f"clickgate: {exc}", file=sys.stderr)
+        return 1
+    print(domain.name)
+    return 0
+
+
+def cmd_mint(args: argparse.Namespace) -> int:
+    import time
+
+    from control.links import LinkRequest, mint_link
+    from control.tenants import NotFound, find_tenant
+    from edge.token import TokenError
+
+    settings = load_control_settings()
+    sessions = _session_factory(settings)
+    request = LinkRequest(url=args.url, message_id=args.message_id, domain=args.domain)
+    try:
+        with sessions() as session:
+            tenant = find_tenant(session, args.tenant)
+            link = mint_link(session, settings, tenant.id, request, int(time.time()))
+    except (NotFound, TokenError) as exc:
+        print(f"clickgate: {exc}", file=sys.stderr)
+        return 1
+    print(link.tracked_url)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Database: engine, models and migrations (SQLite by default, PostgreSQL in production)."""

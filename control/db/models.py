@@ -1,0 +1,110 @@
+"""SQLAlchemy models: tenants, API keys, signing keys, click domains, clicks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# BigInteger ids that are still SQLite's rowid (INTEGER PRIMARY KEY) there.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class ApiKey(Base):
+    """API keys look like cg_<prefix>_<secret>; only a SHA-256 of the secret is stored."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    prefix: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    revoked_ms: Mapped[int | None] = mapped_column(BigInteger, default=None)
+
+
+class SigningKey(Base):
+    """Per-tenant token keys; the key id travels in every token."""
+
+    __tablename__ = "signing_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    secret: Mapped[bytes] = mapped_column(LargeBinary(64))
+    state: Mapped[str] = mapped_column(String(16))  # verify-only, active, retired, revoked
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Domain(Base):
+    __tablename__ = "domains"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(253), unique=True)
+    is_default: Mapped[bool] = mapped_column(default=False)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class ConfigRevision(Base):
+    """One row: bumped in the same transaction as any change edges must see."""
+
+    __tablename__ = "config_revision"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger)
+
+
+class Click(Base):
+    __tablename__ = "clicks"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    click_id: Mapped[str] = mapped_column(String(32), unique=True)  # hex, minted by the edge
+    tenant_id: Mapped[int] = mapped_column(BigInteger)
+    key_id: Mapped[int] = mapped_column(Integer)
+    time_ms: Mapped[int] = mapped_column(BigInteger)
+    received_ms: Mapped[int] = mapped_column(BigInteger)
+    edge_id: Mapped[str] = mapped_column(String(200))
+    status: Mapped[int] = mapped_column(Integer)
+    method: Mapped[str] = mapped_column(String(8))
+    host: Mapped[str] = mapped_column(String(253))
+    url: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(String(200))
+    link_index: Mapped[int] = mapped_column(Integer)
+    location: Mapped[str] = mapped_column(String(8))
+    tags: Mapped[list[Any]] = mapped_column(JSON)
+    sent_at: Mapped[int] = mapped_column(BigInteger)
+    recipient: Mapped[str] = mapped_column(String(200))
+    ip: Mapped[str] = mapped_column(String(45))
+    user_agent: Mapped[str] = mapped_column(Text)
+    referer: Mapped[str] = mapped_column(Text)
+    accept_language: Mapped[str] = mapped_column(String(200))
+    purpose: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_clicks_tenant_message", "tenant_id", "message_id", "time_ms"),
+        Index("ix_clicks_tenant_time", "tenant_id", "time_ms"),
+    )

@@ -1,0 +1,69 @@
+"""Decode and encode HTML character references in attribute values, exactly as browsers do."""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+from html.entities import html5
+from typing import Final
+
+_CHARREF = re.compile(r"&(?:#[0-9]+;?|#[xX][0-9A-Fa-f]+;?|([A-Za-z][A-Za-z0-9]*)(;?))")
+# Legacy names that browsers also accept without ";" ("&amp", "&copy") are at most 6 long.
+_LEGACY_MAX: Final = 6
+_UNQUOTED_ESCAPES: Final = {
+    ord("&"): "&amp;",
+    ord('"'): "&quot;",
+    ord("'"): "&#39;",
+    ord("<"): "&lt;",
+    ord(">"): "&gt;",
+    ord("="): "&#61;",
+    ord("`"): "&#96;",
+    ord(" "): "&#32;",
+    ord("\t"): "&#9;",
+    ord("\n"): "&#10;",
+    ord("\f"): "&#12;",
+    ord("\r"): "&#13;",
+}
+
+
+def decode_attribute(value: str) -> str:
+    """Decode character references once, with the HTML attribute-value rules.
+
+    Unlike text, an attribute keeps "&copy=2" or "&notit" literal when a legacy name
+    without ";" is followed by "=" or an alphanumeric: that is how "?a=1&copy=2" survives.
+    """
+    if "&" not in value:
+        return value
+    return _CHARREF.sub(_replace, value)
+
+
+def _replace(match: re.Match[str]) -> str:
+    name = match.group(1)
+    if name is None:
+        return unescape(match.group())  # numeric: html.unescape has the spec's fix-ups
+    if match.group(2) and name + ";" in html5:
+        return html5[name + ";"]
+    # Longest legacy name that prefixes the reference, as the tokenizer would consume it.
+    for length in range(min(len(name), _LEGACY_MAX), 1, -1):
+        if name[:length] in html5:
+            following = name[length:length + 1] or _char_after(match)
+            if following == "=" or following.isalnum():
+                return match.group()  # historical attribute rule: leave it literal
+            return html5[name[:length]] + match.group()[length + 1 :]
+    return match.group()
+
+
+def _char_after(match: re.Match[str]) -> str:
+    if match.group(2):
+        return ";"
+    end = match.end()
+    return match.string[end : end + 1]
+
+
+def encode_attribute(value: str, quote: str) -> str:
+    """Escape a value for writing back between `quote` ('"', "'" or "" for unquoted)."""
+    if quote == '"':
+        return value.replace("&", "&amp;").replace('"', "&quot;")
+    if quote == "'":
+        return value.replace("&", "&amp;").replace("'", "&#39;")
+    return value.translate(_UNQUOTED_ESCAPES)

@@ -1,0 +1,39 @@
+"""Control-plane settings: CLICKGATE_* environment variables (see README, configuration)."""
+
+from __future__ import annotations
+
+import msgspec
+
+from edge.envconfig import invalid, load
+
+PREFIX = "CLICKGATE_"
+
+
+class ControlSettings(msgspec.Struct, kw_only=True, frozen=True):
+    database_url: str = "sqlite:///var/clickgate.db"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 50051
+    control_token: str = ""  # shared secret edges present on gRPC; empty: no check (loopback dev)
+    click_scheme: str = "https"  # scheme of tracked URLs
+    click_port: int = 0  # port in tracked URLs; 0 for the scheme's default
+    data_dir: str = "var"
+
+    def __post_init__(self) -> None:
+        for field in ("api_port", "grpc_port", "click_port"):
+            port = getattr(self, field)
+            if not 0 <= port <= 65535:
+                raise invalid(field, f"port must be 0-65535, got {port}")
+        if self.click_scheme not in ("http", "https"):
+            raise invalid("click_scheme", "must be http or https")
+        if not self.database_url.startswith(("sqlite", "postgresql")):
+            raise invalid("database_url", "must be a sqlite:// or postgresql:// URL")
+
+    def click_base(self, domain: str) -> str:
+        port = f":{self.click_port}" if self.click_port else ""
+        return f"{self.click_scheme}://{domain}{port}"
+
+
+def load_control_settings(environ: dict[str, str] | None = None) -> ControlSettings:
+    return load(ControlSettings, PREFIX, environ)

@@ -1,0 +1,130 @@
+"""The redirect edge: a raw ASGI app. Verify token, journal click, answer 302.
+
+The request path awaits nothing but ``send``: token check and config lookups are
+dict and hash work in memory, and the journal append is one write() into the page
+cache (see edge.journal). Everything slow runs in the background thread
+(edge.background): config stream, shipping, fsync, metrics.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from edge.background import Background
+from edge.clientip import ClientIP
+from edge.responses import (
+    EMPTY_BODY,
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    NOT_FOUND_HEAD,
+    NOT_READY,
+    OK,
+    REDIRECT_HEADERS,
+)
+from edge.settings import EdgeSettings, load_edge_settings
+from edge.state import EdgeState
+from edge.token import open_token
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def build_app(state: EdgeState) -> ASGIApp:
+    """Return the ASGI callable; everything it reads per request is bound here once."""
+    settings = state.settings
+    metrics = state.metrics
+    served = metrics.served
+    client_ip = ClientIP(settings.trusted_proxies)
+    max_path = settings.max_path
+    click_prefix = os.urandom(8)  # unique per process; the counter makes ids unique within it
+    click_counter = itertools.count(1)
+    now = time.time
+    background = Background(state)
+
+    async def not_found(path: str, method: str, send: Send) -> None:
+        """Anything that is not a valid tracked link: probes, or a page that reveals nothing."""
+        if path == "/healthz" or path == "/readyz":
+            ready = path == "/healthz" or state.ready
+            for message in OK if ready else NOT_READY:
+                await send(message)
+            return
+        served[404] += 1
+        for message in NOT_FOUND if method == "GET" else NOT_FOUND_HEAD:
+            await send(message)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await background.lifespan(receive, send)
+            return
+        method = scope["method"]
+        if method != "GET" and method != "HEAD":
+            served[405] += 1
+            for message in METHOD_NOT_ALLOWED:
+                await send(message)
+            return
+        path: str = scope["path"]
+        config = state.config
+        if len(path) > max_path or config is None:
+            return await not_found(path, method, send)
+        host = user_agent = referer = accept_language = purpose = forwarded = b""
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = value
+            elif name == b"user-agent":
+                user_agent = value
+            elif name == b"referer":
+                referer = value
+            elif name == b"accept-language":
+                accept_language = value
+            elif name == b"x-forwarded-for":
+                forwarded = value
+            elif name == b"sec-purpose" or name == b"purpose" or name == b"x-moz":
+                purpose = value
+        colon = host.find(b":")
+        domain_tenant = config.domains.get(host[:colon].lower() if colon > 0 else host.lower())
+        opened = open_token(path[1:], config.keys) if domain_tenant is not None else None
+        if opened is None or config.key_tenants[opened.key_id] != domain_tenant:
+            return await not_found(path, method, send)
+        location = opened.url
+        peer = scope["client"][0] if scope.get("client") else ""
+        journal = state.journal
+        if journal is not None:
+            journal.append(
+                (
+                    click_prefix + next(click_counter).to_bytes(8, "big"),
+                    int(now() * 1000),
+                    302,
+                    method.encode(),
+                    host,
+                    client_ip.resolve(peer, forwarded) if forwarded else peer,
+                    user_agent,
+                    referer,
+                    accept_language,
+                    purpose,
+                    opened.netloc,
+                    opened.raw,
+                )
+            )
+        served[302] += 1
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 302,
+                "headers": [(b"location", location.encode()), *REDIRECT_HEADERS],
+            }
+        )
+        await send(EMPTY_BODY)
+
+    return app
+
+
+def create_app(settings: EdgeSettings | None = None) -> ASGIApp:
+    """Granian factory: settings come from the environment, checked by the CLI first."""
+    return build_app(EdgeState(settings or load_edge_settings()))

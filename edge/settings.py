@@ -1,0 +1,68 @@
+"""Edge settings: CLICKGATE_EDGE_* environment variables (see README, configuration)."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+import msgspec
+
+from edge.envconfig import invalid, load
+
+PREFIX = "CLICKGATE_EDGE_"
+
+
+def _check_port(field: str, port: int) -> None:
+    if not 0 <= port <= 65535:
+        raise invalid(field, f"port must be 0-65535, got {port}")
+
+
+class EdgeSettings(msgspec.Struct, kw_only=True, frozen=True):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    metrics_port: int = 9102
+    workers: int = 1
+    control_grpc: str = "127.0.0.1:50051"
+    control_token: str = ""  # shared secret sent to the control plane's gRPC endpoints
+    edge_id: str = ""  # defaults to the host name
+    data_dir: str = "var/edge"
+    trusted_proxies: list[str] = []  # CIDRs whose X-Forwarded-For is believed
+    max_path: int = 20000  # longest request path we look at; tracked links of 16 KB fit
+    journal_segment_bytes: int = 8 << 20
+    journal_max_bytes: int = 1 << 30
+    journal_max_age: float = 7 * 86400.0  # seconds an unshipped click is kept
+    journal_fsync_interval: float = 1.0
+    journal: bool = True  # off only for the benchmark that prices durability
+    ship_batch: int = 2000
+    ship_interval: float = 0.2
+    ship_deadline: float = 10.0
+    grace: float = 10.0  # seconds SIGTERM may take: drain requests, flush, ship
+
+    def __post_init__(self) -> None:
+        for field in ("port", "metrics_port"):
+            _check_port(field, getattr(self, field))
+        if self.workers < 1:
+            raise invalid("workers", "must be at least 1")
+        host, sep, port = self.control_grpc.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise invalid("control_grpc", f"expected host:port, got {self.control_grpc!r}")
+        for cidr in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise invalid("trusted_proxies", f"not a CIDR: {cidr!r}") from None
+        if self.max_path < 256:
+            raise invalid("max_path", "must be at least 256")
+        for field in ("journal_fsync_interval", "ship_interval", "ship_deadline", "grace"):
+            if getattr(self, field) <= 0:
+                raise invalid(field, "must be positive")
+        if self.journal_segment_bytes < 4096 or self.journal_max_bytes < self.journal_segment_bytes:
+            raise invalid("journal_max_bytes", "must be at least one segment (4 KiB or more)")
+
+    @property
+    def node_id(self) -> str:
+        return self.edge_id or socket.gethostname()
+
+
+def load_edge_settings(environ: dict[str, str] | None = None) -> EdgeSettings:
+    return load(EdgeSettings, PREFIX, environ)

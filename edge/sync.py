@@ -1,0 +1,51 @@
+"""Keeps the edge's config current from the control plane's WatchConfig stream."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import grpc
+from clickgate.v1 import config_pb2, config_pb2_grpc
+
+from edge.config import ConfigError, EdgeConfig, save_snapshot
+from edge.shipper import auth_metadata, backoff
+from edge.state import EdgeState
+
+log = logging.getLogger("clickgate.edge.sync")
+
+
+async def watch_config(state: EdgeState, channel: grpc.aio.Channel) -> None:
+    """Run until cancelled: apply each valid snapshot, persist it, reconnect on failure."""
+    stub = config_pb2_grpc.ConfigStub(channel)
+    metadata = auth_metadata(state.settings.control_token)
+    failures = 0
+    while True:
+        config = state.config
+        request = config_pb2.WatchConfigRequest(
+            edge_id=state.settings.node_id,
+            revision=config.revision if config else 0,
+            key_ids_held=sorted(config.keys) if config else [],
+        )
+        try:
+            async for snap in stub.WatchConfig(request, metadata=metadata):
+                apply_snapshot(state, snap)
+                failures = 0
+        except grpc.aio.AioRpcError as exc:
+            failures += 1
+            log.info("config stream: %s; reconnecting", exc.code())
+        await asyncio.sleep(backoff(failures))
+
+
+def apply_snapshot(state: EdgeState, snap: config_pb2.ConfigSnapshot) -> None:
+    """Swap in a snapshot that validates; keep the current one otherwise."""
+    try:
+        config = EdgeConfig.from_snapshot(snap)
+    except ConfigError as exc:
+        log.error("refused config revision %d: %s", snap.revision, exc)
+        return
+    state.set_config(config)
+    try:
+        save_snapshot(state.data_dir, snap)
+    except OSError as exc:
+        log.error("could not persist config snapshot: %s", exc)

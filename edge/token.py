@@ -1,0 +1,220 @@
+"""Tracked-link token wire format: the one source of truth for minting and verifying.
+
+A tracked URL is ``<click base>/<netloc>/<token>`` when the destination's host is
+plain ASCII (so a reader sees where the link goes), else ``<click base>/<token>``.
+
+``token`` is unpadded base64url of ``raw``::
+
+    raw  = header(1) | key_id (LEB128) | body (msgpack) | zero pad (0-2) | tag(16)
+    header = VERSION << 2 | pad          pad makes len(raw) a multiple of 3, so
+                                         every base64 character is significant and
+                                         no two strings decode to the same token
+    tag  = BLAKE3-keyed(key, netloc | "\\n" | raw without tag)[:16]
+
+The MAC covers the readable netloc, so the host a reader sees is the host the
+link goes to. ``body`` is a msgpack array (see :class:`Body`); with the netloc in
+the path, ``body.url`` holds only what follows it (path, query, fragment) and the
+scheme is a flag, which keeps the tracked URL close to the destination's length.
+The key id names a per-tenant key, so a token also names its tenant. Recipients
+appear only as the opaque reference the sender chose.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hmac
+import re
+from typing import Final
+
+import msgspec
+from blake3 import blake3
+
+VERSION: Final = 1
+TAG_LEN: Final = 16
+KEY_LEN: Final = 32
+MAX_URL_LEN: Final = 16384
+
+LOCATION_HTML: Final = 0
+LOCATION_TEXT: Final = 1
+LOCATIONS: Final = ("html", "text")
+
+FLAG_HTTPS: Final = 1
+FLAG_NETLOC_IN_PATH: Final = 2
+
+# A netloc we are willing to show in clear: ASCII host name or IPv4, optional port.
+_READABLE_NETLOC = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})(?::[0-9]{1,5})?")
+# Printable ASCII without space: what a Location header may carry verbatim.
+_SAFE_URL = re.compile(r"[\x21-\x7e]+")
+_SCHEME = re.compile(r"(?i)(https?)://([^/?#]+)")
+
+_TO_URL = bytes.maketrans(b"+/", b"-_")
+
+
+class Body(msgspec.Struct, array_like=True, frozen=True):
+    """The signed payload. Field order is the wire format: append only."""
+
+    flags: int
+    url: str
+    message_id: str = ""
+    link_index: int = 0
+    location: int = LOCATION_HTML
+    tags: tuple[str, ...] = ()
+    sent_at: int = 0
+    recipient: str = ""
+
+
+class Opened(msgspec.Struct, frozen=True):
+    """A token whose MAC verified: its key id, readable netloc, raw bytes and body."""
+
+    key_id: int
+    netloc: str
+    raw: bytes
+    body: Body
+
+    @property
+    def url(self) -> str:
+        return destination(self.netloc, self.body)
+
+
+_encode_body = msgspec.msgpack.Encoder().encode
+_decode_body = msgspec.msgpack.Decoder(Body).decode
+
+
+class TokenError(ValueError):
+    """A destination or field that cannot be put in a token."""
+
+
+def check_destination(url: str) -> None:
+    """Raise TokenError unless url is an absolute http(s) URL safe to put in Location."""
+    if len(url) > MAX_URL_LEN:
+        raise TokenError(f"url longer than {MAX_URL_LEN} characters")
+    if not _SAFE_URL.fullmatch(url):
+        raise TokenError("url must be printable ASCII without spaces (percent-encode the rest)")
+    if not _SCHEME.match(url):
+        raise TokenError("url must start with http:// or https:// and name a host")
+
+
+def mint(
+    key_id: int,
+    key: bytes,
+    url: str,
+    *,
+    message_id: str = "",
+    link_index: int = 0,
+    location: int = LOCATION_HTML,
+    tags: tuple[str, ...] = (),
+    sent_at: int = 0,
+    recipient: str = "",
+) -> str:
+    """Return the tracked path (no leading slash) that redirects to ``url``."""
+    check_destination(url)
+    if len(key) != KEY_LEN or key_id < 0:
+        raise TokenError("signing key must be 32 bytes with a non-negative id")
+    if location not in (LOCATION_HTML, LOCATION_TEXT):
+        raise TokenError("location must be html or text")
+    netloc, flags, rest = _split(url)
+    body = Body(flags, rest, message_id, link_index, location, tags, sent_at, recipient)
+    unpadded = _header(0) + _leb128(key_id) + _encode_body(body)
+    pad = -(len(unpadded) + TAG_LEN) % 3
+    signed = _header(pad) + unpadded[1:] + bytes(pad)
+    raw = signed + _tag(key, netloc, signed)
+    token = binascii.b2a_base64(raw, newline=False).translate(_TO_URL).decode()
+    return f"{netloc}/{token}" if netloc else token
+
+
+def open_token(path: str, keys: dict[int, bytes]) -> Opened | None:
+    """Verify a tracked path (no leading slash); None for anything not exactly valid."""
+    slash = path.find("/")
+    if slash < 0:
+        netloc, token = "", path
+    else:
+        netloc, token = path[:slash], path[slash + 1 :]
+    try:
+        # str.replace beats str.translate by ~7x here, and this is the hot path.
+        std = token.replace("-", "+").replace("_", "/")
+        raw = binascii.a2b_base64(std, strict_mode=True)
+    except (binascii.Error, ValueError):
+        return None
+    if len(raw) < TAG_LEN + 3 or raw[0] >> 2 != VERSION:
+        return None
+    key_id, offset = _read_leb128(raw)
+    key = keys.get(key_id)
+    if key is None:
+        return None
+    if not verify_raw(netloc, raw, key):
+        return None
+    signed = raw[:-TAG_LEN]
+    pad = raw[0] & 3
+    try:
+        body = _decode_body(signed[offset : len(signed) - pad])
+    except msgspec.DecodeError:
+        return None  # a key holder signed garbage: refuse rather than crash
+    if bool(netloc) != bool(body.flags & FLAG_NETLOC_IN_PATH):
+        return None
+    return Opened(key_id, netloc, raw, body)
+
+
+def verify_raw(netloc: str, raw: bytes, key: bytes) -> bool:
+    """Constant-time check of a raw token's tag under one key."""
+    return hmac.compare_digest(_tag(key, netloc, raw[:-TAG_LEN]), raw[-TAG_LEN:])
+
+
+def destination(netloc: str, body: Body) -> str:
+    """Rebuild the exact destination URL from the readable netloc and the body."""
+    if not body.flags & FLAG_NETLOC_IN_PATH:
+        return body.url
+    scheme = "https://" if body.flags & FLAG_HTTPS else "http://"
+    return scheme + netloc + body.url
+
+
+def decode_raw(netloc: str, raw: bytes) -> tuple[int, Body]:
+    """Decode an already-verified token's raw bytes (as journaled) into key id and body."""
+    key_id, offset = _read_leb128(raw)
+    pad = raw[0] & 3
+    return key_id, _decode_body(raw[offset : len(raw) - TAG_LEN - pad])
+
+
+def _split(url: str) -> tuple[str, int, str]:
+    """Choose the compact form (netloc in path) when it round-trips byte for byte."""
+    match = _SCHEME.match(url)
+    assert match is not None  # check_destination ran first
+    scheme, netloc = match.group(1), match.group(2)
+    rest = url[match.end() :]
+    if scheme in ("http", "https") and _READABLE_NETLOC.fullmatch(netloc):
+        flags = FLAG_NETLOC_IN_PATH | (FLAG_HTTPS if scheme == "https" else 0)
+        return netloc, flags, rest
+    return "", 0, url
+
+
+def _tag(key: bytes, netloc: str, signed: bytes) -> bytes:
+    return blake3(netloc.encode() + b"\n" + signed, key=key).digest(TAG_LEN)
+
+
+def _header(pad: int) -> bytes:
+    return bytes((VERSION << 2 | pad,))
+
+
+def _leb128(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _read_leb128(raw: bytes) -> tuple[int, int]:
+    """Read the key id that follows the header; returns (value, offset after it)."""
+    value = shift = 0
+    offset = 1
+    while offset < 6:
+        byte = raw[offset]
+        value |= (byte & 0x7F) << shift
+        offset += 1
+        if not byte & 0x80:
+            return value, offset
+        shift += 7
+    return -1, offset  # longer than 5 bytes: no such key
