@@ -34,6 +34,8 @@ def decode_attribute(value: str) -> str:
     """
     if "&" not in value:
         return value
+    if value.count("&") == value.count("&amp;"):
+        return value.replace("&amp;", "&")  # the common case: only escaped query separators
     return _CHARREF.sub(_replace, value)
 
 

@@ -37,8 +37,8 @@ def _run(chars: str) -> str:
 _HTTP_URL = re.compile(
     r"[Hh][Tt][Tt][Pp][Ss]?://"
     rf"(?:{_run(_SUB_DELIMS + ':')}@)?"
-    r"(?P<host>\[[0-9A-Fa-f:.]++\]|[A-Za-z0-9_\-]++(?:\.[A-Za-z0-9_\-]++)*+\.?)"
-    r"(?::(?P<port>[0-9]*+))?"
+    r"(\[[0-9A-Fa-f:.]++\]|[A-Za-z0-9_\-]++(?:\.[A-Za-z0-9_\-]++)*+\.?)"  # 1: host
+    r"(?::([0-9]*+))?"  # 2: port
     rf"(?:/{_run(_PATH_CHARS)})?"
     rf"(?:\?{_run(_QUERY_CHARS)})?"
     rf"(?:\#{_run(_QUERY_CHARS)})?"
@@ -67,14 +67,17 @@ class Destination:
 
 def has_placeholder(value: str) -> bool:
     """True when a template placeholder ({{x}}, {%x%}, *|x|*, %%x%%, [[x]]) is left in."""
-    return _PLACEHOLDER.search(value) is not None
+    # Substring tests first: they reject almost every real URL far faster than the regex.
+    if "{" in value or "%%" in value or "*|" in value or "[[" in value:
+        return _PLACEHOLDER.search(value) is not None
+    return False
 
 
 def check_link(found: str, prefix_www: bool) -> Destination | str:
     """Return the destination of a link, or the skip code that keeps it untouched."""
     if has_placeholder(found):
         return SKIP_PLACEHOLDER
-    if not _HTTP_SCHEME.match(found):
+    if not found.startswith(("https://", "http://")) and not _HTTP_SCHEME.match(found):
         if prefix_www and _WWW.match(found):
             found = "http://" + found
         else:
@@ -100,15 +103,15 @@ def _checked_host(url: str) -> str | None:
     match = _HTTP_URL.fullmatch(url)
     if match is None:
         return None
-    host = match.group("host").lower().rstrip(".")
+    host, port = match.groups()
+    host = host.lower().rstrip(".")
     if host.startswith("["):
         try:
             ipaddress.IPv6Address(host[1:-1])
         except ValueError:
             return None
-    elif _LAST_LABEL_NUMBER.search(host) and not _is_ipv4(host):
+    elif (host[-1:].isdigit() or "0x" in host) and _LAST_LABEL_NUMBER.search(host) and not _is_ipv4(host):
         return None  # browsers parse a host ending in a number as IPv4, and fail
-    port = match.group("port")
     if port:
         if int(port) > 65535:
             return None

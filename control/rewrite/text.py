@@ -1,0 +1,60 @@
+"""Find and rewrite http(s) URLs in plain-text bodies, with careful link boundaries."""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from control.rewrite.model import LOCATION_TEXT
+from control.rewrite.session import LinkSession
+from control.rewrite.splice import Edit, apply_edits
+
+# Characters that end a URL in prose: whitespace (so no URL spans a line break), angle
+# brackets and straight or typographic double quotes, and CJK/full-width punctuation.
+_URL_CHAR: Final = "[^\\s<>\"\u201c\u201d\u00ab\u00bb\u3000-\u303f\uff00-\uffef]"
+# Not glued to a longer word: "xhttps://" and "foo.www.bar" are not links.
+_SCHEME_URL: Final = rf"(?<![A-Za-z0-9+.\-])[Hh][Tt][Tt][Pp][Ss]?://{_URL_CHAR}++"
+_WWW_URL: Final = rf"(?<![\w.@/\-])[Ww][Ww][Ww]\.{_URL_CHAR}++"
+_URLS = re.compile(_SCHEME_URL)
+_URLS_WITH_WWW = re.compile(f"{_SCHEME_URL}|{_WWW_URL}")
+
+# Trailing characters that belong to the sentence, not the link.
+_TRAILING_PUNCTUATION: Final = ".,;:!?'\u2019"
+_CLOSERS: Final = {")": "(", "]": "[", "}": "{"}
+
+
+def rewrite_text(text: str, session: LinkSession, *, enabled: bool, prefix_www: bool) -> str:
+    """Return text with every trackable URL replaced by its tracked URL."""
+    edits: list[Edit] = []
+    for start, end in find_urls(text, prefix_www=prefix_www):
+        tracked = session.link(text[start:end], LOCATION_TEXT, enabled=enabled)
+        if tracked is not None:
+            edits.append((start, end, tracked))
+    return apply_edits(text, edits)
+
+
+def find_urls(text: str, *, prefix_www: bool) -> list[tuple[int, int]]:
+    """Spans of the URLs in text, trailing punctuation and unbalanced closers excluded."""
+    pattern = _URLS_WITH_WWW if prefix_www else _URLS
+    spans: list[tuple[int, int]] = []
+    for match in pattern.finditer(text):
+        start = match.start()
+        url = _trim(match.group())
+        # A bare "https://" or "www." (say, before a line break) is not a link.
+        prefix = 4 if url[0] in "Ww" else url.index("://") + 3
+        if len(url) > prefix:
+            spans.append((start, start + len(url)))
+    return spans
+
+
+def _trim(url: str) -> str:
+    """Drop sentence punctuation and closing brackets that have no opening partner."""
+    while url:
+        last = url[-1]
+        if last in _TRAILING_PUNCTUATION:
+            url = url[:-1]
+        elif last in _CLOSERS and url.count(_CLOSERS[last]) < url.count(last):
+            url = url[:-1]
+        else:
+            break
+    return url

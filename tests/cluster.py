@@ -1,0 +1,163 @@
+"""Start the real clickgate processes on random loopback ports for integration tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(check: Any, timeout: float, what: str, interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except (OSError, httpx.HTTPError):
+            pass
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+class Cluster:
+    """One control plane and any number of edges sharing a data directory."""
+
+    def __init__(self, tmp: Path, database_url: str) -> None:
+        self.tmp = tmp
+        self.api_port, self.grpc_port = free_port(), free_port()
+        self.edge_port, self.metrics_port = free_port(), free_port()
+        self.env = dict(os.environ)
+        self.env.update(
+            {
+                "CLICKGATE_DATABASE_URL": database_url,
+                "CLICKGATE_API_PORT": str(self.api_port),
+                "CLICKGATE_GRPC_PORT": str(self.grpc_port),
+                "CLICKGATE_CONTROL_TOKEN": "test-edge-token",
+                "CLICKGATE_CLICK_SCHEME": "http",
+                "CLICKGATE_CLICK_PORT": str(self.edge_port),
+                "CLICKGATE_EDGE_PORT": str(self.edge_port),
+                "CLICKGATE_EDGE_METRICS_PORT": str(self.metrics_port),
+                "CLICKGATE_EDGE_CONTROL_GRPC": f"127.0.0.1:{self.grpc_port}",
+                "CLICKGATE_EDGE_CONTROL_TOKEN": "test-edge-token",
+                "CLICKGATE_EDGE_DATA_DIR": str(tmp / "edge"),
+                "CLICKGATE_EDGE_SHIP_INTERVAL": "0.05",
+                "CLICKGATE_EDGE_GRACE": "5",
+            }
+        )
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.api_key = ""
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def edge_url(self) -> str:
+        return f"http://127.0.0.1:{self.edge_port}"
+
+    def cli(self, *args: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "-m", "control.cli", *args],
+            env=self.env,
+            cwd=self.tmp,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    def bootstrap(self, domain: str = "localhost") -> str:
+        """Migrate and create a tenant with a default click domain; returns its API key."""
+        self.cli("migrate")
+        out = self.cli("tenant", "create", f"t-{free_port()}", "--domain", domain)
+        self.api_key = dict(line.split(": ", 1) for line in out.splitlines())["api_key"]
+        return self.api_key
+
+    def start(self, name: str, command: str, **env: str) -> None:
+        log = open(self.tmp / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "control.cli", command],
+            env={**self.env, **env},
+            cwd=self.tmp,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def start_control(self) -> None:
+        self.start("control", "control")
+        wait_until(lambda: httpx.get(f"{self.api_url}/healthz").status_code == 200, 30, "API")
+
+    def start_edge(self, name: str = "edge", wait_ready: bool = True) -> None:
+        self.start(name, "edge")
+        if wait_ready:
+            wait_until(
+                lambda: httpx.get(f"{self.edge_url}/readyz").status_code == 200, 30, "edge ready"
+            )
+
+    def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        proc = self.procs.pop(name)
+        if proc.poll() is None:
+            os.killpg(proc.pid, sig) if False else proc.send_signal(sig)
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
+
+    def kill_tree(self, name: str) -> None:
+        """SIGKILL a Granian server and its workers, as a node failure would."""
+        proc = self.procs.pop(name)
+        children = subprocess.run(
+            ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True
+        ).stdout.split()
+        for pid in [proc.pid, *map(int, children)]:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        proc.wait()
+
+    def close(self) -> None:
+        for name in list(self.procs):
+            try:
+                self.stop(name, timeout=15)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in self.tmp.glob("*.log")
+        )
+
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.api_key}"}
+        return httpx.request(method, f"{self.api_url}{path}", headers=headers, timeout=10, **kwargs)
+
+    def mint(self, url: str, **fields: Any) -> str:
+        response = self.api("POST", "/v1/links", json={"url": url, **fields})
+        assert response.status_code == 201, response.text
+        return str(response.json()["tracked_url"])
+
+    def clicks(self, message_id: str) -> list[dict[str, Any]]:
+        response = self.api("GET", f"/v1/messages/{message_id}/clicks")
+        assert response.status_code == 200, response.text
+        return list(response.json()["clicks"])

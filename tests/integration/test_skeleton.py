@@ -1,0 +1,50 @@
+"""End to end: mint through the API, click through the edge, see the click in the API."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.cluster import Cluster, wait_until
+
+
+def test_link_clicked_end_to_end(cluster: Cluster) -> None:
+    cluster.bootstrap()
+    cluster.start_control()
+    cluster.start_edge()
+    destination = "https://example.com/landing?utm_source=mail&x=%2F#section"
+    tracked = cluster.mint(destination, message_id="msg-42", tags=["welcome"])
+    assert tracked.startswith(f"http://localhost:{cluster.edge_port}/example.com/")
+
+    path = tracked.split(f":{cluster.edge_port}", 1)[1]
+    ua = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/605.1.15"
+    response = httpx.get(
+        cluster.edge_url + path,
+        headers={"Host": f"localhost:{cluster.edge_port}", "User-Agent": ua},
+    )
+    assert response.status_code == 302
+    assert response.headers["location"] == destination
+
+    clicks = wait_until(lambda: cluster.clicks("msg-42"), 10, "the click in the API")
+    assert len(clicks) == 1
+    click = clicks[0]
+    assert click["url"] == destination
+    assert click["location"] == "html"
+    assert click["user_agent"] == ua
+    assert click["ip"] == "127.0.0.1"
+    assert click["tags"] == ["welcome"]
+    assert len(click["click_id"]) == 32
+
+
+def test_foreign_and_unknown_requests_never_redirect(cluster: Cluster) -> None:
+    cluster.bootstrap()
+    cluster.start_control()
+    cluster.start_edge()
+    tracked = cluster.mint("https://example.com/", message_id="m-foreign")
+    path = tracked.split(f":{cluster.edge_port}", 1)[1]
+    for host, p in [("evil.example", path), ("localhost", "/x"), ("localhost", path[:-2] + "AA")]:
+        response = httpx.get(cluster.edge_url + p, headers={"Host": host})
+        assert response.status_code == 404, (host, p)
+    assert httpx.post(cluster.edge_url + path, headers={"Host": "localhost"}).status_code == 405
+    metrics = httpx.get(f"http://127.0.0.1:{cluster.metrics_port}/metrics").text
+    assert "clickgate_edge_clicks_journaled_total 0" in metrics
+    assert cluster.clicks("m-foreign") == []

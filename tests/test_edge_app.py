@@ -1,0 +1,132 @@
+"""The edge's ASGI app called directly: redirects, refusals, probes, journaling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge import token
+from edge.record import decode_record
+from tests.edgekit import KEY, KEY_ID, OTHER_KEY, OTHER_KEY_ID, app_for, call, make_state
+
+URL = "https://shop.example/a?b=1&c=%20d#top"
+
+
+def test_valid_link_redirects_with_exact_location_and_is_journaled(tmp_path: Path) -> None:
+    state = make_state(tmp_path)
+    app = app_for(state)
+    path = "/" + token.mint(KEY_ID, KEY, URL, message_id="m1", link_index=2)
+    ua = b"Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"
+    response = call(app, path, headers=[(b"user-agent", ua), (b"accept-language", b"de")])
+    assert response.status == 302
+    assert response.headers["location"] == URL
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["content-length"] == "0"
+    assert response.body == b""
+    assert state.reader is not None
+    batch = state.reader.read_batch(10)
+    assert len(batch.records) == 1
+    record = decode_record(batch.records[0])
+    assert record.user_agent == ua
+    assert record.accept_language == b"de"
+    assert record.ip == "203.0.113.9"
+    assert record.method == b"GET"
+    assert record.host == b"click.example"
+    assert len(record.click_id) == 16
+    key_id, body = token.decode_raw(record.netloc, record.token)
+    assert (key_id, body.message_id, body.link_index) == (KEY_ID, "m1", 2)
+
+
+def test_head_redirects_too(tmp_path: Path) -> None:
+    app = app_for(make_state(tmp_path))
+    response = call(app, "/" + token.mint(KEY_ID, KEY, URL), method="HEAD")
+    assert response.status == 302
+    assert response.headers["location"] == URL
+
+
+def test_host_with_port_and_upper_case_matches_domain(tmp_path: Path) -> None:
+    app = app_for(make_state(tmp_path))
+    response = call(app, "/" + token.mint(KEY_ID, KEY, URL), host="Click.Example:8080")
+    assert response.status == 302
+
+
+@pytest.mark.parametrize(
+    ("path", "host"),
+    [
+        ("/nothing-here", "click.example"),
+        ("/", "click.example"),
+        ("/" + token.mint(KEY_ID, KEY, URL), "unknown.example"),  # unknown host
+        ("/" + token.mint(KEY_ID, KEY, URL), "other.example"),  # another tenant's domain
+        ("/" + token.mint(OTHER_KEY_ID, OTHER_KEY, URL), "click.example"),  # foreign token
+        ("/" + token.mint(KEY_ID, KEY, URL)[:-1] + "A", "click.example"),  # tampered
+        ("/" + token.mint(99, KEY, URL), "click.example"),  # unknown key id
+    ],
+)
+def test_invalid_links_get_a_404_page_that_reveals_nothing(
+    tmp_path: Path, path: str, host: str
+) -> None:
+    state = make_state(tmp_path)
+    response = call(app_for(state), path, host=host)
+    assert response.status == 404
+    assert "location" not in response.headers
+    assert b"not valid" in response.body
+    assert state.metrics.journaled == 0
+
+
+def test_other_methods_get_405_never_a_redirect(tmp_path: Path) -> None:
+    app = app_for(make_state(tmp_path))
+    for method in ("POST", "PUT", "DELETE", "OPTIONS", "PATCH"):
+        response = call(app, "/" + token.mint(KEY_ID, KEY, URL), method=method)
+        assert response.status == 405
+        assert response.headers["allow"] == "GET, HEAD"
+
+
+def test_16kb_tracked_link_works_and_longer_paths_are_refused(tmp_path: Path) -> None:
+    app = app_for(make_state(tmp_path, max_path=20000))
+    long_url = "https://example.com/?q=" + "x" * 12000
+    path = "/" + token.mint(KEY_ID, KEY, long_url)
+    assert len(path) > 16000
+    assert call(app, path).headers["location"] == long_url
+    assert call(app, "/" + "A" * 20001).status == 404
+
+
+def test_probes(tmp_path: Path) -> None:
+    state = make_state(tmp_path)
+    app = app_for(state)
+    assert call(app, "/healthz").status == 200
+    assert call(app, "/readyz").status == 200
+    state.shutting_down = True
+    assert call(app, "/readyz").status == 503
+    assert call(app, "/healthz").status == 200
+
+
+def test_not_ready_without_config(tmp_path: Path) -> None:
+    from edge.settings import EdgeSettings
+    from edge.state import EdgeState
+
+    app = app_for(EdgeState(EdgeSettings(data_dir=str(tmp_path))))
+    assert call(app, "/readyz").status == 503
+    assert call(app, "/" + token.mint(KEY_ID, KEY, URL)).status == 404
+
+
+def test_client_ip_from_trusted_proxy_only(tmp_path: Path) -> None:
+    state = make_state(tmp_path, trusted_proxies=["127.0.0.0/8"])
+    app = app_for(state)
+    path = "/" + token.mint(KEY_ID, KEY, URL)
+    xff = [(b"x-forwarded-for", b"198.51.100.7, 127.0.0.1")]
+    call(app, path, headers=xff, client=("127.0.0.1", 1))
+    call(app, path, headers=xff, client=("192.0.2.1", 1))  # not a trusted proxy
+    assert state.reader is not None
+    ips = [decode_record(r).ip for r in state.reader.read_batch(10).records]
+    assert ips == ["198.51.100.7", "192.0.2.1"]
+
+
+def test_full_journal_still_redirects_and_counts_the_drop(tmp_path: Path) -> None:
+    state = make_state(tmp_path, journal_segment_bytes=4096, journal_max_bytes=4096)
+    app = app_for(state)
+    path = "/" + token.mint(KEY_ID, KEY, URL)
+    statuses = {call(app, path).status for _ in range(100)}
+    assert statuses == {302}
+    assert state.metrics.dropped["journal_full"] > 0
+    assert state.metrics.journaled + state.metrics.dropped["journal_full"] == 100
