@@ -161,7 +161,9 @@ def cmd_domain_add(args: argparse.Namespace) -> int:
     sessions = _session_factory(load_control_settings())
     try:
         with sessions.begin() as session:
-            domain = add_domain(session, find_tenant(session, args.tenant).id, args.name, args.default)
+            domain = add_domain(
+                session, find_tenant(session, args.tenant).id, args.name, args.default
+            )
     except (Conflict, NotFound, ValueError) as exc:
         print(f"clickgate: {exc}", file=sys.stderr)
         return 1

@@ -7,6 +7,7 @@ import hmac
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 from clickgate.v1 import config_pb2, config_pb2_grpc, ingest_pb2, ingest_pb2_grpc
@@ -24,7 +25,7 @@ MAX_BATCH = 10000
 CONFIG_POLL_SECONDS = 0.25
 
 
-def _authorized(context: grpc.aio.ServicerContext, token: str) -> bool:
+def _authorized(context: grpc.aio.ServicerContext[Any, Any], token: str) -> bool:
     if not token:
         return True
     for key, value in context.invocation_metadata() or ():
@@ -43,7 +44,7 @@ class IngestService(ingest_pb2_grpc.IngestServicer):
         self.write_lock = asyncio.Lock()
 
     async def IngestClicks(
-        self, request: ingest_pb2.IngestClicksRequest, context: grpc.aio.ServicerContext
+        self, request: ingest_pb2.IngestClicksRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> ingest_pb2.IngestClicksReply:
         if not _authorized(context, self.token):
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "bad edge token")
@@ -52,7 +53,9 @@ class IngestService(ingest_pb2_grpc.IngestServicer):
         started = time.perf_counter()
         try:
             async with self.write_lock:
-                result = await asyncio.to_thread(self._store, request.edge_id, list(request.records))
+                result = await asyncio.to_thread(
+                    self._store, request.edge_id, list(request.records)
+                )
         except SQLAlchemyError as exc:
             self.metrics.db_errors += 1
             log.error("ingest failed: %s", exc.__class__.__name__)
@@ -75,7 +78,7 @@ class ConfigService(config_pb2_grpc.ConfigServicer):
         self.held: dict[str, set[int]] = {}  # edge id -> key ids it reported holding
 
     async def WatchConfig(
-        self, request: config_pb2.WatchConfigRequest, context: grpc.aio.ServicerContext
+        self, request: config_pb2.WatchConfigRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[config_pb2.ConfigSnapshot]:
         if not _authorized(context, self.token):
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "bad edge token")
@@ -92,7 +95,9 @@ class ConfigService(config_pb2_grpc.ConfigServicer):
 
     def _revision(self) -> int:
         with self.sessions() as session:
-            return session.scalar(select(ConfigRevision.revision).where(ConfigRevision.id == 1)) or 0
+            return (
+                session.scalar(select(ConfigRevision.revision).where(ConfigRevision.id == 1)) or 0
+            )
 
     def _snapshot(self) -> config_pb2.ConfigSnapshot:
         with self.sessions() as session:
@@ -108,7 +113,9 @@ class ConfigService(config_pb2_grpc.ConfigServicer):
                     )
                     for k in keys
                 ],
-                domains=[config_pb2.ClickDomain(name=d.name, tenant_id=d.tenant_id) for d in domains],
+                domains=[
+                    config_pb2.ClickDomain(name=d.name, tenant_id=d.tenant_id) for d in domains
+                ],
             )
 
 

@@ -100,7 +100,7 @@ class Background:
             await shipper.drain(deadline)
         if server:
             server.close()
-        await channel.close()
+        await channel.close(None)
 
     async def _fsync_loop(self, stop: asyncio.Event) -> None:
         journal = self.state.journal

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -115,7 +116,7 @@ class Cluster:
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
         proc = self.procs.pop(name)
         if proc.poll() is None:
-            os.killpg(proc.pid, sig) if False else proc.send_signal(sig)
+            proc.send_signal(sig)
         try:
             return proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -130,18 +131,14 @@ class Cluster:
             ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True
         ).stdout.split()
         for pid in [proc.pid, *map(int, children)]:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         proc.wait()
 
     def close(self) -> None:
         for name in list(self.procs):
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.stop(name, timeout=15)
-            except subprocess.TimeoutExpired:
-                pass
 
     def logs(self) -> str:
         return "\n".join(

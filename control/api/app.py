@@ -15,7 +15,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from control.api.auth import tenant_from_request
 from control.api.clicks import message_clicks
-from control.api.context import AppContext
+from control.api.context import AppContext, Ctx
 from control.api.errors import handle_http, handle_unexpected
 from control.api.links import create_link
 from control.db.engine import make_engine, make_sessionmaker
@@ -37,7 +37,7 @@ async def healthz() -> str:
 
 
 @get("/metrics", include_in_schema=False, media_type=MediaType.TEXT)
-async def metrics(ctx: AppContext) -> str:
+async def metrics(ctx: Ctx) -> str:
     return ctx.metrics.render()
 
 

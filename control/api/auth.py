@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Request
 
-from control.api.context import AppContext
+from control.api.context import Ctx
 from control.api.errors import ApiError
 from control.tenants import authenticate
 
 
-def tenant_from_request(request: Request[object, object, object], ctx: AppContext) -> int:
+def tenant_from_request(request: Request[Any, Any, Any], ctx: Ctx) -> int:
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key:

@@ -6,9 +6,10 @@ import datetime as dt
 
 import msgspec
 from litestar import get
+from litestar.params import FromPath
 from sqlalchemy import select
 
-from control.api.context import AppContext
+from control.api.context import Ctx, TenantId
 from control.db.models import Click
 
 
@@ -57,7 +58,7 @@ def rfc3339(ms: int) -> str:
 
 
 @get("/v1/messages/{message_id:str}/clicks", sync_to_thread=True, tags=["clicks"])
-def message_clicks(message_id: str, tenant_id: int, ctx: AppContext) -> MessageClicks:
+def message_clicks(message_id: FromPath[str], tenant_id: TenantId, ctx: Ctx) -> MessageClicks:
     """Every click on links of one message, oldest first."""
     with ctx.sessions() as session:
         rows = session.scalars(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from litestar.di import NamedDependency
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,3 +18,8 @@ class AppContext:
     engine: Engine
     sessions: sessionmaker[Session]
     metrics: ControlMetrics
+
+
+# Handler parameter types: injected by name (see the dependencies in control.api.app).
+Ctx = NamedDependency[AppContext]
+TenantId = NamedDependency[int]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -32,11 +33,11 @@ class ApiError(HTTPException):
         self.code = code
 
 
-def error_body(status: int, code: str, message: str) -> Response[dict[str, dict[str, str]]]:
+def error_body(status: int, code: str, message: str) -> Response[Any]:
     return Response({"error": {"code": code, "message": message}}, status_code=status)
 
 
-def handle_http(_: Request[object, object, object], exc: HTTPException) -> Response[object]:
+def handle_http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
     if isinstance(exc, ApiError):
         return error_body(status, exc.code, exc.detail)
@@ -52,6 +53,6 @@ def handle_http(_: Request[object, object, object], exc: HTTPException) -> Respo
     return error_body(status, CODES.get(status, "error"), message)
 
 
-def handle_unexpected(_: Request[object, object, object], exc: Exception) -> Response[object]:
+def handle_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error", exc_info=exc)
     return error_body(HTTP_500_INTERNAL_SERVER_ERROR, "internal", "internal error")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar import post
 
-from control.api.context import AppContext
+from control.api.context import Ctx, TenantId
 from control.api.errors import ApiError
 from control.clock import now_ms
 from control.keys import NoSigningKey
@@ -14,7 +14,7 @@ from edge.token import TokenError
 
 
 @post("/v1/links", sync_to_thread=True, status_code=201, tags=["links"])
-def create_link(data: LinkRequest, tenant_id: int, ctx: AppContext) -> LinkResponse:
+def create_link(data: LinkRequest, tenant_id: TenantId, ctx: Ctx) -> LinkResponse:
     """Sign a tracked URL for `url` on the tenant's (default or named) click domain."""
     try:
         with ctx.sessions() as session:

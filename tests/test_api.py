@@ -1,0 +1,128 @@
+"""The HTTP API in process: auth, links, clicks, errors as JSON, the OpenAPI document."""
+
+from __future__ import annotations
+
+import binascii
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from control.api.app import build_app, make_context
+from control.db.migrate import upgrade
+from control.domains import add_domain
+from control.settings import ControlSettings
+from control.tenants import create_api_key, create_tenant, revoke_api_key
+from edge import token
+
+Client = TestClient[Litestar]
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[tuple[Client, dict[str, str], dict[str, str]]]:
+    settings = ControlSettings(database_url=f"sqlite:///{tmp_path / 'api.db'}", click_port=0)
+    ctx = make_context(settings)
+    upgrade(ctx.engine)
+    keys = {}
+    with ctx.sessions.begin() as session:
+        for name, domain in (("acme", "click.acme.test"), ("globex", "click.globex.test")):
+            tenant = create_tenant(session, name)
+            add_domain(session, tenant.id, domain, default=True)
+            keys[name] = create_api_key(session, tenant.id)
+        revoked = create_api_key(session, tenant.id)
+        revoke_api_key(session, revoked)
+    keys["revoked"] = revoked
+    with TestClient(build_app(ctx, with_grpc=False)) as client:
+        yield client, {n: f"Bearer {k}" for n, k in keys.items()}, keys
+
+
+def test_mint_link_returns_a_verifiable_tracked_url(
+    api: tuple[Client, dict[str, str], dict[str, str]],
+) -> None:
+    client, auth, _ = api
+    response = client.post(
+        "/v1/links",
+        json={
+            "url": "https://example.com/x?a=1&b=2",
+            "message_id": "m1",
+            "tags": ["t1"],
+            "recipient": "Jane@Example.com",
+        },
+        headers={"Authorization": auth["acme"]},
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["tracked_url"].startswith("https://click.acme.test/example.com/")
+    path = body["tracked_url"].removeprefix("https://click.acme.test/")
+    netloc, _, encoded = path.partition("/")
+    raw = binascii.a2b_base64(encoded.replace("-", "+").replace("_", "/"))
+    _, decoded = token.decode_raw(netloc, raw)
+    assert token.destination(netloc, decoded) == "https://example.com/x?a=1&b=2"
+    assert decoded.message_id == "m1"
+    assert "jane" not in decoded.recipient.lower()  # never an address in clear
+    assert decoded.recipient.startswith("h:")
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "code"),
+    [
+        ({"url": "javascript:alert(1)"}, 400, "invalid_url"),
+        ({"url": "mailto:x@example.com"}, 400, "invalid_url"),
+        ({"url": "https://example.com/\r\nX: y"}, 400, "invalid_url"),
+        ({"url": "https://example.com/", "domain": "click.globex.test"}, 404, "not_found"),
+        ({"nope": 1}, 400, "bad_request"),
+        ({"url": 5}, 400, "bad_request"),
+    ],
+)
+def test_bad_link_requests_get_clear_json_errors(
+    api: tuple[Client, dict[str, str], dict[str, str]],
+    payload: dict[str, object],
+    status: int,
+    code: str,
+) -> None:
+    client, auth, _ = api
+    response = client.post("/v1/links", json=payload, headers={"Authorization": auth["acme"]})
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code
+    assert "Traceback" not in response.text
+
+
+def test_malformed_json_is_a_400(api: tuple[Client, dict[str, str], dict[str, str]]) -> None:
+    client, auth, _ = api
+    response = client.post(
+        "/v1/links",
+        content=b"{not json",
+        headers={"Authorization": auth["acme"], "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_request"
+
+
+@pytest.mark.parametrize("header", [None, "Bearer nope", "Basic abc", "Bearer cg_x_y", "revoked"])
+def test_missing_bad_or_revoked_keys_are_401(
+    api: tuple[Client, dict[str, str], dict[str, str]], header: str | None
+) -> None:
+    client, auth, _ = api
+    headers = {} if header is None else {"Authorization": auth.get(header, header)}
+    for method, path in (("POST", "/v1/links"), ("GET", "/v1/messages/m1/clicks")):
+        response = client.request(method, path, headers=headers, json={"url": "https://a.example/"})
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "unauthorized"
+
+
+def test_unknown_route_is_json_404(api: tuple[Client, dict[str, str], dict[str, str]]) -> None:
+    client, _, _ = api
+    response = client.get("/v1/nothing")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_openapi_document_lists_the_api(api: tuple[Client, dict[str, str], dict[str, str]]) -> None:
+    client, _, _ = api
+    doc = client.get("/openapi.json").json()
+    assert doc["openapi"].startswith("3.")
+    assert "/v1/links" in doc["paths"]
+    assert "/v1/messages/{message_id}/clicks" in doc["paths"]
+    assert "bearer" in doc["components"]["securitySchemes"]

@@ -1,0 +1,51 @@
+"""Bad settings stop a process at start with a message naming the variable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from edge.envconfig import SettingsError
+from edge.settings import load_edge_settings
+
+
+@pytest.mark.parametrize(
+    ("command", "variable", "value"),
+    [
+        ("edge", "CLICKGATE_EDGE_PORT", "eighty"),
+        ("edge", "CLICKGATE_EDGE_PORT", "70000"),
+        ("edge", "CLICKGATE_EDGE_CONTROL_GRPC", "nohostport"),
+        ("edge", "CLICKGATE_EDGE_TRUSTED_PROXIES", "10.0.0.0/8,not-a-cidr"),
+        ("edge", "CLICKGATE_EDGE_JOURNAL_FSYNC_INTERVAL", "-1"),
+        ("control", "CLICKGATE_API_PORT", "abc"),
+        ("control", "CLICKGATE_DATABASE_URL", "mysql://x"),
+        ("control", "CLICKGATE_CLICK_SCHEME", "ftp"),
+        ("migrate", "CLICKGATE_GRPC_PORT", "-5"),
+    ],
+)
+def test_bad_setting_exits_nonzero_naming_it(command: str, variable: str, value: str) -> None:
+    env = {**os.environ, variable: value}
+    result = subprocess.run(
+        [sys.executable, "-m", "control.cli", command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert variable in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_lists_are_comma_separated() -> None:
+    settings = load_edge_settings({"CLICKGATE_EDGE_TRUSTED_PROXIES": "10.0.0.0/8, ::1/128"})
+    assert settings.trusted_proxies == ["10.0.0.0/8", "::1/128"]
+
+
+def test_defaults_load() -> None:
+    assert load_edge_settings({}).port == 8080
+    with pytest.raises(SettingsError, match="CLICKGATE_EDGE_WORKERS"):
+        load_edge_settings({"CLICKGATE_EDGE_WORKERS": "0"})
