@@ -69,7 +69,7 @@ class IngestService(ingest_pb2_grpc.IngestServicer):
 
     def _store(self, edge_id: str, records: list[bytes]) -> IngestResult:
         with self.sessions.begin() as session:
-            return ingest(self.engine, session, edge_id, records, self.keys)
+            return ingest(session, edge_id, records, self.keys)
 
 
 class ConfigService(config_pb2_grpc.ConfigServicer):
