@@ -105,7 +105,7 @@ class Background:
     async def _fsync_loop(self, stop: asyncio.Event) -> None:
         journal = self.state.journal
         interval = self.state.settings.journal_fsync_interval
-        while journal is not None:
+        while journal is not None and not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
             journal.sync()

@@ -1,0 +1,130 @@
+"""Edge lifecycle: SIGTERM drains and ships, restarts resume, metrics tell the truth."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import grpc
+import httpx
+from clickgate.v1 import ingest_pb2, ingest_pb2_grpc
+
+from edge import token
+from edge.record import encode_record
+from tests.cluster import Cluster, wait_until
+from tests.load import ClickLoad
+
+
+def metric(cluster: Cluster, name: str) -> float:
+    text = httpx.get(f"http://127.0.0.1:{cluster.metrics_port}/metrics").text
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} not in metrics:\n{text}")
+
+
+def test_sigterm_finishes_requests_ships_everything_and_exits_in_grace(cluster: Cluster) -> None:
+    cluster.bootstrap()
+    cluster.start_control()
+    cluster.start_edge()
+    path = cluster.mint("https://example.com/", message_id="m-term").split(
+        f":{cluster.edge_port}", 1
+    )[1]
+    with ClickLoad(cluster.edge_url, f"localhost:{cluster.edge_port}", [path]) as load:
+        time.sleep(1.5)
+        started = time.monotonic()
+        code = cluster.stop("edge", signal.SIGTERM)
+        took = time.monotonic() - started
+    assert code == 0
+    assert took < float(cluster.env["CLICKGATE_EDGE_GRACE"]) + 2
+    served = len(load.redirected)
+    assert served > 100
+    # Shipped before exit: the clicks are stored without the edge running any more.
+    stored = {c["user_agent"] for c in cluster.clicks("m-term")}
+    assert load.redirected <= stored
+
+
+def test_restart_while_control_plane_down_serves_from_snapshot(cluster: Cluster) -> None:
+    cluster.bootstrap()
+    cluster.start_control()
+    cluster.start_edge()
+    tracked = cluster.mint("https://example.com/snap", message_id="m-snap")
+    path = tracked.split(f":{cluster.edge_port}", 1)[1]
+    cluster.stop("control", signal.SIGKILL)
+    cluster.stop("edge")
+    cluster.start_edge()  # ready from the snapshot on disk, no control plane
+    host = {"Host": f"localhost:{cluster.edge_port}"}
+    response = httpx.get(cluster.edge_url + path, headers=host)
+    assert response.status_code == 302
+    assert response.headers["location"] == "https://example.com/snap"
+    assert metric(cluster, "clickgate_edge_ship_failures_total") >= 0
+    cluster.start_control()
+    wait_until(lambda: cluster.clicks("m-snap"), 20, "the click after the outage")
+
+
+def test_edge_metrics_count_what_happened(cluster: Cluster) -> None:
+    cluster.bootstrap()
+    cluster.start_control()
+    cluster.start_edge()
+    tracked = cluster.mint("https://example.com/m", message_id="m-metrics")
+    path = tracked.split(f":{cluster.edge_port}", 1)[1]
+    host = {"Host": f"localhost:{cluster.edge_port}"}
+    for _ in range(5):
+        assert httpx.get(cluster.edge_url + path, headers=host).status_code == 302
+    httpx.get(cluster.edge_url + "/nope", headers=host)
+    wait_until(lambda: metric(cluster, "clickgate_edge_clicks_shipped_total") == 5, 10, "shipping")
+    assert metric(cluster, 'clickgate_edge_requests_total{status="302"}') == 5
+    assert metric(cluster, 'clickgate_edge_requests_total{status="404"}') == 1
+    assert metric(cluster, "clickgate_edge_clicks_journaled_total") == 5
+    assert metric(cluster, "clickgate_edge_config_revision") >= 1
+    assert metric(cluster, "clickgate_edge_config_age_seconds") >= 0
+    assert httpx.get(f"http://127.0.0.1:{cluster.metrics_port}/readyz").status_code == 200
+    control = httpx.get(f"{cluster.api_url}/metrics").text
+    assert "clickgate_clicks_ingested_total 5" in control
+
+
+def test_batch_with_a_malformed_click_stores_the_others(cluster: Cluster) -> None:
+    cluster.bootstrap()
+    cluster.start_control()
+    tracked = cluster.mint("https://example.com/b", message_id="m-batch")
+    netloc_token = tracked.split(f":{cluster.edge_port}/", 1)[1]
+    from sqlalchemy import select
+
+    from control.db.engine import make_engine
+    from control.db.models import SigningKey
+
+    engine = make_engine(cluster.env["CLICKGATE_DATABASE_URL"])
+    with engine.connect() as conn:
+        key_id, secret = conn.execute(select(SigningKey.id, SigningKey.secret)).one()
+    engine.dispose()
+    opened = token.open_token(netloc_token, {key_id: secret})
+    assert opened is not None
+
+    def record(n: int, raw: bytes) -> bytes:
+        click_id = n.to_bytes(16, "big")
+        fields = (click_id, 1, 302, b"GET", b"localhost", "192.0.2.1", b"ua", b"", b"", b"")
+        return encode_record((*fields, opened.netloc, raw))
+
+    forged = bytearray(opened.raw)
+    forged[-1] ^= 1
+    records = [
+        record(1, opened.raw),
+        b"\x93garbage",
+        record(2, bytes(forged)),
+        record(3, opened.raw),
+    ]
+    with grpc.insecure_channel(f"127.0.0.1:{cluster.grpc_port}") as channel:
+        stub = ingest_pb2_grpc.IngestStub(channel)
+        auth = (("authorization", "Bearer test-edge-token"),)
+        request = ingest_pb2.IngestClicksRequest(edge_id="t", records=records)
+        reply = stub.IngestClicks(request, metadata=auth, timeout=10)
+        again = stub.IngestClicks(request, metadata=auth, timeout=10)
+        try:
+            stub.IngestClicks(request, timeout=10)
+            raise AssertionError("unauthenticated ingest was accepted")
+        except grpc.RpcError as exc:
+            assert exc.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert (reply.inserted, reply.duplicates) == (2, 0)
+    assert [(r.index, r.reason) for r in reply.rejected] == [(1, "malformed"), (2, "bad_token")]
+    assert (again.inserted, again.duplicates) == (0, 2)
+    assert len(cluster.clicks("m-batch")) == 2
