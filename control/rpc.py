@@ -11,6 +11,8 @@ from typing import Any
 
 import grpc
 from clickgate.v1 import config_pb2, config_pb2_grpc, ingest_pb2, ingest_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer  # public as health.aio, untyped there
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -132,6 +134,11 @@ async def start_grpc(
         IngestService(engine, sessions, token, metrics), server
     )
     config_pb2_grpc.add_ConfigServicer_to_server(ConfigService(sessions, token), server)
+    # Standard gRPC health checking, for Kubernetes grpc probes and load balancers.
+    health_servicer = HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for service in ("", "clickgate.v1.Ingest", "clickgate.v1.Config"):
+        await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"cannot listen for gRPC on {host}:{port}")

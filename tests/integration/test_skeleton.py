@@ -48,3 +48,16 @@ def test_foreign_and_unknown_requests_never_redirect(cluster: Cluster) -> None:
     metrics = httpx.get(f"http://127.0.0.1:{cluster.metrics_port}/metrics").text
     assert "clickgate_edge_clicks_journaled_total 0" in metrics
     assert cluster.clicks("m-foreign") == []
+
+
+def test_grpc_health_reports_serving(cluster: Cluster) -> None:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    cluster.bootstrap()
+    cluster.start_control()
+    with grpc.insecure_channel(f"127.0.0.1:{cluster.grpc_port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for service in ("", "clickgate.v1.Ingest", "clickgate.v1.Config"):
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
