@@ -19,11 +19,8 @@ from pathlib import Path
 
 import grpc
 from clickgate.v1 import ingest_pb2, ingest_pb2_grpc
-from sqlalchemy import select
 
 from bench.common import run_wrk, write_wrk_script
-from control.db.engine import make_engine
-from control.db.models import SigningKey
 from edge import token
 from edge.record import encode_record
 from tests.cluster import Cluster
@@ -37,10 +34,7 @@ UA = (
 
 
 def make_batches(cluster: Cluster, clicks: int) -> list[list[bytes]]:
-    engine = make_engine(cluster.env["CLICKGATE_DATABASE_URL"])
-    with engine.connect() as conn:
-        key = conn.execute(select(SigningKey.id, SigningKey.secret)).one()
-    engine.dispose()
+    key = cluster.signing_key()
     opened = []
     for n in range(100):
         path = token.mint(key[0], key[1], f"https://example.com/p/{n}?utm_source=news")

@@ -112,10 +112,11 @@ def cmd_tenant_create(args: argparse.Namespace) -> int:
     from control.domains import add_domain
     from control.tenants import Conflict, create_api_key, create_tenant
 
-    sessions = _session_factory(load_control_settings())
+    settings = load_control_settings()
+    sessions = _session_factory(settings)
     try:
         with sessions.begin() as session:
-            tenant = create_tenant(session, args.name)
+            tenant = create_tenant(session, settings.sealer, args.name)
             if args.domain:
                 add_domain(session, tenant.id, args.domain, default=True)
             key = create_api_key(session, tenant.id)

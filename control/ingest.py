@@ -10,9 +10,11 @@ from sqlalchemy.orm import Session
 
 from control.clock import now_ms
 from control.db.models import SigningKey
+from control.keys import key_secret
 from control.store import insert_new_clicks
 from edge import token
 from edge.record import decode_record
+from edge.sealing import Sealer
 
 _encode_json = msgspec.json.Encoder().encode
 
@@ -24,9 +26,11 @@ class IngestResult(msgspec.Struct):
 
 
 class KeyCache:
-    """Key id -> (tenant, secret). Keys never change once created, so caching is safe."""
+    """Key id -> (tenant, secret). Key material never changes once created, so caching
+    is safe; a revoked key's clicks were already refused by the edge."""
 
-    def __init__(self) -> None:
+    def __init__(self, sealer: Sealer) -> None:
+        self.sealer = sealer
         self._keys: dict[int, tuple[int, bytes]] = {}
 
     def get(self, session: Session, key_id: int) -> tuple[int, bytes] | None:
@@ -35,7 +39,7 @@ class KeyCache:
             row = session.scalar(select(SigningKey).where(SigningKey.id == key_id))
             if row is None:
                 return None
-            found = self._keys[key_id] = (row.tenant_id, row.secret)
+            found = self._keys[key_id] = (row.tenant_id, key_secret(self.sealer, row))
         return found
 
 

@@ -7,7 +7,7 @@ from blake3 import blake3
 from sqlalchemy.orm import Session
 
 from control.domains import domain_for
-from control.keys import active_key
+from control.keys import active_key, key_secret
 from control.settings import ControlSettings
 from edge import token
 
@@ -38,7 +38,7 @@ def mint_link(
     key = active_key(session, tenant_id)
     path = token.mint(
         key.id,
-        key.secret,
+        key_secret(settings.sealer, key),
         req.url,
         message_id=req.message_id or "",
         tags=tuple(req.tags),

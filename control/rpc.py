@@ -13,18 +13,23 @@ import grpc
 from clickgate.v1 import config_pb2, config_pb2_grpc, ingest_pb2, ingest_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer  # public as health.aio, untyped there
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from control.db.models import ConfigRevision, Domain, SigningKey
+from control.clock import now_ms
+from control.db.models import ConfigRevision, Domain, EdgeStatus, Revocation, SigningKey
 from control.ingest import IngestResult, KeyCache, ingest
+from control.keys import key_secret, promote_ready
 from control.metrics import ControlMetrics
+from edge.sealing import Sealer
 
 log = logging.getLogger("clickgate.control.rpc")
 
 MAX_BATCH = 10000
 CONFIG_POLL_SECONDS = 0.25
+TOUCH_SECONDS = 5.0
+PROMOTE_SECONDS = 0.5
 
 
 def _authorized(context: grpc.aio.ServicerContext[Any, Any], token: str) -> bool:
@@ -38,10 +43,10 @@ def _authorized(context: grpc.aio.ServicerContext[Any, Any], token: str) -> bool
 
 class IngestService(ingest_pb2_grpc.IngestServicer):
     def __init__(
-        self, engine: Engine, sessions: sessionmaker[Session], token: str, metrics: ControlMetrics
+        self, sessions: sessionmaker[Session], token: str, metrics: ControlMetrics, sealer: Sealer
     ) -> None:
-        self.engine, self.sessions, self.token, self.metrics = engine, sessions, token, metrics
-        self.keys = KeyCache()
+        self.sessions, self.token, self.metrics = sessions, token, metrics
+        self.keys = KeyCache(sealer)
         # SQLite has one writer; serialising here beats piling up on its busy timeout.
         self.write_lock = asyncio.Lock()
 
@@ -75,65 +80,116 @@ class IngestService(ingest_pb2_grpc.IngestServicer):
 
 
 class ConfigService(config_pb2_grpc.ConfigServicer):
-    def __init__(self, sessions: sessionmaker[Session], token: str) -> None:
-        self.sessions, self.token = sessions, token
-        self.held: dict[str, set[int]] = {}  # edge id -> key ids it reported holding
+    def __init__(self, sessions: sessionmaker[Session], token: str, sealer: Sealer) -> None:
+        self.sessions, self.token, self.sealer = sessions, token, sealer
 
     async def WatchConfig(
         self, request: config_pb2.WatchConfigRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[config_pb2.ConfigSnapshot]:
         if not _authorized(context, self.token):
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "bad edge token")
-        self.held[request.edge_id] = set(request.key_ids_held)
-        sent = request.revision
-        while True:
-            revision = await asyncio.to_thread(self._revision)
-            if revision != sent:
-                snap = await asyncio.to_thread(self._snapshot)
-                yield snap
-                sent = snap.revision
-                self.held[request.edge_id] = {k.key_id for k in snap.keys}
-            await asyncio.sleep(CONFIG_POLL_SECONDS)
+        edge_id = request.edge_id or context.peer()
+        held = list(request.key_ids_held)
+        await asyncio.to_thread(self._seen, edge_id, request.revision, held, True)
+        sent, last_touch = request.revision, time.monotonic()
+        try:
+            while True:
+                revision = await asyncio.to_thread(self._revision)
+                if revision != sent:
+                    snap = await asyncio.to_thread(self._snapshot)
+                    yield snap
+                    sent = snap.revision
+                if time.monotonic() - last_touch > TOUCH_SECONDS:
+                    await asyncio.to_thread(self._seen, edge_id, None, None, True)
+                    last_touch = time.monotonic()
+                await asyncio.sleep(CONFIG_POLL_SECONDS)
+        finally:
+            await asyncio.to_thread(self._seen, edge_id, None, None, False)
+
+    async def AckConfig(
+        self, request: config_pb2.AckConfigRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> config_pb2.AckConfigReply:
+        if not _authorized(context, self.token):
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "bad edge token")
+        held = list(request.key_ids_held)
+        await asyncio.to_thread(self._seen, request.edge_id, request.revision, held, True)
+        return config_pb2.AckConfigReply()
+
+    def _seen(self, edge_id: str, revision: int | None, held: list[int] | None, up: bool) -> None:
+        with self.sessions.begin() as session:
+            row = session.get(EdgeStatus, edge_id)
+            if row is None:
+                row = EdgeStatus(edge_id=edge_id, revision=0, key_ids_held=[], last_seen_ms=0)
+                session.add(row)
+            row.connected, row.last_seen_ms = up, now_ms()
+            if revision is not None:
+                row.revision = revision
+            if held is not None:
+                row.key_ids_held = sorted(held)
 
     def _revision(self) -> int:
         with self.sessions() as session:
-            return (
-                session.scalar(select(ConfigRevision.revision).where(ConfigRevision.id == 1)) or 0
-            )
+            query = select(ConfigRevision.revision).where(ConfigRevision.id == 1)
+            return session.scalar(query) or 0
 
     def _snapshot(self) -> config_pb2.ConfigSnapshot:
         with self.sessions() as session:
             revision = session.scalar(select(ConfigRevision.revision).where(ConfigRevision.id == 1))
             keys = session.scalars(select(SigningKey).order_by(SigningKey.id)).all()
             domains = session.scalars(select(Domain).order_by(Domain.id)).all()
+            revocations = session.scalars(select(Revocation).order_by(Revocation.id)).all()
             return config_pb2.ConfigSnapshot(
                 revision=revision or 0,
-                generated_at_ms=int(time.time() * 1000),
+                generated_at_ms=now_ms(),
                 keys=[
                     config_pb2.SigningKey(
-                        key_id=k.id, tenant_id=k.tenant_id, secret=k.secret, state=k.state
+                        key_id=k.id,
+                        tenant_id=k.tenant_id,
+                        secret=key_secret(self.sealer, k),
+                        state=k.state,
                     )
                     for k in keys
                 ],
                 domains=[
                     config_pb2.ClickDomain(name=d.name, tenant_id=d.tenant_id) for d in domains
                 ],
+                revocations=[
+                    config_pb2.Revocation(kind=r.kind, tenant_id=r.tenant_id, value=r.value)
+                    for r in revocations
+                ],
             )
 
 
+async def promote_keys_forever(sessions: sessionmaker[Session]) -> None:
+    """Background job: activate rotated keys once every connected edge holds them."""
+    while True:
+        try:
+            promoted = await asyncio.to_thread(_promote_once, sessions)
+            if promoted:
+                log.info("signing keys now active: %s", promoted)
+        except SQLAlchemyError as exc:
+            log.error("key promotion failed: %s", exc.__class__.__name__)
+        await asyncio.sleep(PROMOTE_SECONDS)
+
+
+def _promote_once(sessions: sessionmaker[Session]) -> list[int]:
+    with sessions.begin() as session:
+        return promote_ready(session)
+
+
 async def start_grpc(
-    engine: Engine,
     sessions: sessionmaker[Session],
     host: str,
     port: int,
     token: str,
     metrics: ControlMetrics,
+    sealer: Sealer,
 ) -> tuple[grpc.aio.Server, int]:
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 << 20)])
     ingest_pb2_grpc.add_IngestServicer_to_server(
-        IngestService(engine, sessions, token, metrics), server
+        IngestService(sessions, token, metrics, sealer), server
     )
-    config_pb2_grpc.add_ConfigServicer_to_server(ConfigService(sessions, token), server)
+    config_pb2_grpc.add_ConfigServicer_to_server(ConfigService(sessions, token, sealer), server)
     # Standard gRPC health checking, for Kubernetes grpc probes and load balancers.
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

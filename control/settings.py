@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from edge.envconfig import invalid, load
+from edge.sealing import Sealer, parse_key
 
 PREFIX = "CLICKGATE_"
 
@@ -19,6 +20,7 @@ class ControlSettings(msgspec.Struct, kw_only=True, frozen=True):
     click_scheme: str = "https"  # scheme of tracked URLs
     click_port: int = 0  # port in tracked URLs; 0 for the scheme's default
     data_dir: str = "var"
+    master_key: str  # base64 of 32 random bytes; seals signing keys at rest (required)
 
     def __post_init__(self) -> None:
         for field in ("api_port", "grpc_port", "click_port"):
@@ -29,6 +31,14 @@ class ControlSettings(msgspec.Struct, kw_only=True, frozen=True):
             raise invalid("click_scheme", "must be http or https")
         if not self.database_url.startswith(("sqlite", "postgresql")):
             raise invalid("database_url", "must be a sqlite:// or postgresql:// URL")
+        try:
+            parse_key(self.master_key)
+        except ValueError as exc:
+            raise invalid("master_key", f"{exc} (use 32 random bytes, base64)") from None
+
+    @property
+    def sealer(self) -> Sealer:
+        return Sealer(parse_key(self.master_key))
 
     def click_base(self, domain: str) -> str:
         port = f":{self.click_port}" if self.click_port else ""

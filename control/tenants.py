@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from control.clock import now_ms
 from control.db.models import ApiKey, Tenant
 from control.keys import create_signing_key
+from edge.sealing import Sealer
 
 
 class NotFound(LookupError):
@@ -22,14 +23,14 @@ class Conflict(ValueError):
     """A create that clashes with something that exists."""
 
 
-def create_tenant(session: Session, name: str) -> Tenant:
+def create_tenant(session: Session, sealer: Sealer, name: str) -> Tenant:
     """A tenant with an active signing key, ready to mint links."""
     if session.scalar(select(Tenant).where(Tenant.name == name)) is not None:
         raise Conflict(f"tenant {name!r} exists")
     tenant = Tenant(name=name, created_ms=now_ms())
     session.add(tenant)
     session.flush()
-    create_signing_key(session, tenant.id, state="active")
+    create_signing_key(session, sealer, tenant.id, state="active")
     return tenant
 
 

@@ -22,10 +22,21 @@ from control.domains import add_domain
 from control.links import LinkRequest, mint_link
 from control.settings import load_control_settings
 from control.tenants import authenticate, create_api_key, create_tenant
+from edge.sealing import new_key_text
 from edge.settings import load_edge_settings
 
 DEMO_TENANT = "demo"
 DEMO_DOMAIN = "localhost"
+
+
+def local_secret(data_dir: Path, name: str) -> str:
+    """A key kept in the data dir (mode 0600) so a restarted demo can read its data."""
+    path = data_dir / name
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(new_key_text())
+    return path.read_text().strip()
 
 
 def child_environment(args: argparse.Namespace, data_dir: Path) -> dict[str, str]:
@@ -48,6 +59,8 @@ def child_environment(args: argparse.Namespace, data_dir: Path) -> dict[str, str
             "CLICKGATE_EDGE_DATA_DIR": str(data_dir / "edge"),
         }
     )
+    env.setdefault("CLICKGATE_MASTER_KEY", local_secret(data_dir, "master.key"))
+    env.setdefault("CLICKGATE_EDGE_SNAPSHOT_KEY", local_secret(data_dir, "edge-snapshot.key"))
     return env
 
 
@@ -63,7 +76,7 @@ def prepare_demo(env: dict[str, str], data_dir: Path) -> dict[str, str]:
     with sessions.begin() as session:
         tenant = session.scalar(select(Tenant).where(Tenant.name == DEMO_TENANT))
         if tenant is None:
-            tenant = create_tenant(session, DEMO_TENANT)
+            tenant = create_tenant(session, settings.sealer, DEMO_TENANT)
             add_domain(session, tenant.id, DEMO_DOMAIN, default=True)
         api_key = old_key if authenticate(session, old_key) == tenant.id else ""
         api_key = api_key or create_api_key(session, tenant.id)

@@ -18,6 +18,8 @@ from edge.background import Background
 from edge.clientip import ClientIP
 from edge.responses import (
     EMPTY_BODY,
+    GONE,
+    GONE_HEAD,
     METHOD_NOT_ALLOWED,
     NOT_FOUND,
     NOT_FOUND_HEAD,
@@ -92,7 +94,8 @@ def build_app(state: EdgeState) -> ASGIApp:
         opened = open_token(path[1:], config.keys) if domain_tenant is not None else None
         if opened is None or config.key_tenants[opened.key_id] != domain_tenant:
             return await not_found(path, method, send)
-        location = opened.url
+        revoked = config.revoked.get(domain_tenant)
+        status = 410 if revoked is not None and revoked.blocks(opened) else 302
         peer = scope["client"][0] if scope.get("client") else ""
         journal = state.journal
         if journal is not None:
@@ -100,7 +103,7 @@ def build_app(state: EdgeState) -> ASGIApp:
                 (
                     click_prefix + next(click_counter).to_bytes(8, "big"),
                     int(now() * 1000),
-                    302,
+                    status,
                     method.encode(),
                     host,
                     client_ip.resolve(peer, forwarded) if forwarded else peer,
@@ -112,12 +115,16 @@ def build_app(state: EdgeState) -> ASGIApp:
                     opened.raw,
                 )
             )
-        served[302] += 1
+        served[status] += 1
+        if status == 410:  # kill switch: recorded as blocked, never redirected
+            for message in GONE if method == "GET" else GONE_HEAD:
+                await send(message)
+            return
         await send(
             {
                 "type": "http.response.start",
                 "status": 302,
-                "headers": [(b"location", location.encode()), *REDIRECT_HEADERS],
+                "headers": [(b"location", opened.url.encode()), *REDIRECT_HEADERS],
             }
         )
         await send(EMPTY_BODY)

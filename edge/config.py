@@ -1,9 +1,10 @@
 """The edge's view of the config: an immutable snapshot, validated, persisted on disk.
 
-The snapshot file holds signing keys in clear, readable by the edge's user only
-(mode 0600, in the edge's private data directory): an edge must be able to start
-and verify links while the control plane is down, and any key that could decrypt
-the file would have to sit on the same disk. Keys are never logged.
+The on-disk snapshot is sealed (AES-256-GCM) with CLICKGATE_EDGE_SNAPSHOT_KEY, which
+comes from the environment (a Kubernetes Secret), not from the disk it protects. It
+lets an edge start and keep enforcing revocations while the control plane is down.
+Without a snapshot key no snapshot is written at all: signing keys then live only in
+memory, and a restarted edge waits for the control plane before it is ready.
 """
 
 from __future__ import annotations
@@ -11,22 +12,54 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from clickgate.v1 import config_pb2
 
-from edge.token import KEY_LEN
+from edge.sealing import Sealer, SealError
+from edge.token import KEY_LEN, TAG_LEN, Opened
 
 USABLE_KEY_STATES = frozenset({"verify-only", "active", "retired"})
+SNAPSHOT_CONTEXT = b"clickgate-edge-snapshot-v1"
 
 
 class ConfigError(ValueError):
     """A snapshot that must not replace the one in use."""
 
 
-class EdgeConfig:
-    """What the request path looks up: keys by id, key and domain owners."""
+class TenantRevocations:
+    """One tenant's kill switch entries, in the shapes the request path checks."""
 
-    __slots__ = ("domains", "key_tenants", "keys", "loaded_at", "revision")
+    __slots__ = ("everything", "hosts", "links", "messages")
+
+    def __init__(self) -> None:
+        self.everything = False
+        self.links: set[bytes] = set()  # MAC tags
+        self.messages: set[str] = set()
+        self.hosts: set[str] = set()  # destination hosts, lower case
+
+    def blocks(self, opened: Opened) -> bool:
+        if self.everything or opened.raw[-TAG_LEN:] in self.links:
+            return True
+        if opened.body.message_id in self.messages:
+            return True
+        return bool(self.hosts) and destination_host(opened) in self.hosts
+
+
+def destination_host(opened: Opened) -> str:
+    if opened.netloc:
+        return (
+            opened.netloc.rpartition(":")[0].lower()
+            if ":" in opened.netloc
+            else opened.netloc.lower()
+        )
+    return (urlsplit(opened.url).hostname or "").lower()
+
+
+class EdgeConfig:
+    """What the request path looks up: keys by id, key and domain owners, revocations."""
+
+    __slots__ = ("domains", "key_tenants", "keys", "loaded_at", "revision", "revoked")
 
     def __init__(
         self,
@@ -34,11 +67,13 @@ class EdgeConfig:
         keys: dict[int, bytes],
         key_tenants: dict[int, int],
         domains: dict[bytes, int],
+        revoked: dict[int, TenantRevocations] | None = None,
     ) -> None:
         self.revision = revision
         self.keys = keys
         self.key_tenants = key_tenants
         self.domains = domains  # lower-case host name (bytes, as in the Host header) -> tenant
+        self.revoked = revoked or {}  # tenant -> its revocations; absent when none
         self.loaded_at = time.time()
 
     @classmethod
@@ -57,30 +92,49 @@ class EdgeConfig:
             if not name or name != name.lower() or ":" in name or not domain.tenant_id:
                 raise ConfigError(f"domain {name!r}: malformed")
             domains[name.encode()] = domain.tenant_id
-        return cls(snap.revision, keys, key_tenants, domains)
+        return cls(snap.revision, keys, key_tenants, domains, _revocations(snap))
+
+
+def _revocations(snap: config_pb2.ConfigSnapshot) -> dict[int, TenantRevocations]:
+    revoked: dict[int, TenantRevocations] = {}
+    for entry in snap.revocations:
+        rv = revoked.setdefault(entry.tenant_id, TenantRevocations())
+        if entry.kind == "tenant":
+            rv.everything = True
+        elif entry.kind == "link":
+            try:
+                rv.links.add(bytes.fromhex(entry.value))
+            except ValueError:
+                raise ConfigError(f"revocation of link {entry.value!r}: malformed") from None
+        elif entry.kind == "message":
+            rv.messages.add(entry.value)
+        elif entry.kind == "host":
+            rv.hosts.add(entry.value.lower())
+        else:
+            raise ConfigError(f"revocation kind {entry.kind!r} unknown")
+    return revoked
 
 
 def snapshot_path(data_dir: Path) -> Path:
     return data_dir / "config.snapshot"
 
 
-def save_snapshot(data_dir: Path, snap: config_pb2.ConfigSnapshot) -> None:
-    """Atomically replace the on-disk snapshot (private to the edge's user)."""
+def save_snapshot(data_dir: Path, snap: config_pb2.ConfigSnapshot, sealer: Sealer) -> None:
+    """Atomically replace the sealed on-disk snapshot."""
     data_dir.mkdir(parents=True, exist_ok=True)
     tmp = data_dir / "config.snapshot.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(snap.SerializeToString())
+        f.write(sealer.seal(snap.SerializeToString(), SNAPSHOT_CONTEXT))
         f.flush()
         os.fsync(f.fileno())
     tmp.replace(snapshot_path(data_dir))
 
 
-def load_snapshot(data_dir: Path) -> tuple[config_pb2.ConfigSnapshot, EdgeConfig] | None:
-    """The last good snapshot, or None when there is none or it does not validate."""
+def load_snapshot(data_dir: Path, sealer: Sealer) -> EdgeConfig | None:
+    """The last good snapshot, or None when there is none or it does not open/validate."""
     try:
-        data = snapshot_path(data_dir).read_bytes()
-        snap = config_pb2.ConfigSnapshot.FromString(data)
-        return snap, EdgeConfig.from_snapshot(snap)
-    except (OSError, ValueError):
+        data = sealer.open(snapshot_path(data_dir).read_bytes(), SNAPSHOT_CONTEXT)
+        return EdgeConfig.from_snapshot(config_pb2.ConfigSnapshot.FromString(data))
+    except (OSError, ValueError, SealError):
         return None

@@ -43,6 +43,12 @@ def _text(status: int, body: bytes, content_type: bytes = b"text/plain") -> list
 
 NOT_FOUND: Final = _page(404, NOT_FOUND_PAGE)
 NOT_FOUND_HEAD: Final = [NOT_FOUND[0], EMPTY_BODY]
+GONE: Final = _page(
+    410,
+    b"<!doctype html><title>Link disabled</title>"
+    b"<p>This link has been disabled. If you expected it to work, contact the sender.</p>\n",
+)
+GONE_HEAD: Final = [GONE[0], EMPTY_BODY]
 METHOD_NOT_ALLOWED: Final = _page(
     405, b"<!doctype html><title>Method not allowed</title>\n", ((b"allow", b"GET, HEAD"),)
 )

@@ -8,6 +8,7 @@ import socket
 import msgspec
 
 from edge.envconfig import invalid, load
+from edge.sealing import parse_key
 
 PREFIX = "CLICKGATE_EDGE_"
 
@@ -37,6 +38,7 @@ class EdgeSettings(msgspec.Struct, kw_only=True, frozen=True):
     ship_interval: float = 0.2
     ship_deadline: float = 10.0
     grace: float = 10.0  # seconds SIGTERM may take: drain requests, flush, ship
+    snapshot_key: str = ""  # base64 32 bytes: seals signing keys in the on-disk snapshot
 
     def __post_init__(self) -> None:
         for field in ("port", "metrics_port"):
@@ -56,6 +58,11 @@ class EdgeSettings(msgspec.Struct, kw_only=True, frozen=True):
         for field in ("journal_fsync_interval", "ship_interval", "ship_deadline", "grace"):
             if getattr(self, field) <= 0:
                 raise invalid(field, "must be positive")
+        if self.snapshot_key:
+            try:
+                parse_key(self.snapshot_key)
+            except ValueError as exc:
+                raise invalid("snapshot_key", f"{exc} (use 32 random bytes, base64)") from None
         if self.journal_segment_bytes < 4096 or self.journal_max_bytes < self.journal_segment_bytes:
             raise invalid("journal_max_bytes", "must be at least one segment (4 KiB or more)")
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from edge.config import EdgeConfig, load_snapshot
 from edge.journal import Journal, JournalReader, claim_slot
 from edge.metrics import EdgeMetrics
+from edge.sealing import Sealer, parse_key
 from edge.settings import EdgeSettings
 
 
@@ -23,9 +24,10 @@ class EdgeState:
         self.reader: JournalReader | None = None
         self.slot_index = 0
         self._slot_lock_fd = -1
-        persisted = load_snapshot(self.data_dir)
+        self.sealer = Sealer(parse_key(settings.snapshot_key)) if settings.snapshot_key else None
+        persisted = load_snapshot(self.data_dir, self.sealer) if self.sealer else None
         if persisted is not None:
-            self.set_config(persisted[1])
+            self.set_config(persisted)
 
     @property
     def ready(self) -> bool:

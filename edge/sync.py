@@ -31,10 +31,27 @@ async def watch_config(state: EdgeState, channel: grpc.aio.Channel) -> None:
             async for snap in stub.WatchConfig(request, metadata=metadata):
                 apply_snapshot(state, snap)
                 failures = 0
+                await acknowledge(state, stub, metadata)
         except grpc.aio.AioRpcError as exc:
             failures += 1
             log.info("config stream: %s; reconnecting", exc.code())
         await asyncio.sleep(backoff(failures))
+
+
+async def acknowledge(
+    state: EdgeState, stub: config_pb2_grpc.ConfigAsyncStub, metadata: tuple[tuple[str, str], ...]
+) -> None:
+    """Tell the control plane which revision and keys we hold (gates key activation)."""
+    config = state.config
+    if config is None:
+        return
+    ack = config_pb2.AckConfigRequest(
+        edge_id=state.settings.node_id, revision=config.revision, key_ids_held=sorted(config.keys)
+    )
+    try:
+        await stub.AckConfig(ack, metadata=metadata, timeout=5)
+    except grpc.aio.AioRpcError as exc:
+        log.info("config ack failed: %s", exc.code())
 
 
 def apply_snapshot(state: EdgeState, snap: config_pb2.ConfigSnapshot) -> None:
@@ -45,7 +62,9 @@ def apply_snapshot(state: EdgeState, snap: config_pb2.ConfigSnapshot) -> None:
         log.error("refused config revision %d: %s", snap.revision, exc)
         return
     state.set_config(config)
+    if state.sealer is None:
+        return  # no snapshot key: keys stay in memory only
     try:
-        save_snapshot(state.data_dir, snap)
+        save_snapshot(state.data_dir, snap, state.sealer)
     except OSError as exc:
         log.error("could not persist config snapshot: %s", exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import signal
@@ -15,6 +16,8 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+MASTER_KEY = base64.b64encode(bytes(range(32))).decode()
+SNAPSHOT_KEY = base64.b64encode(bytes(range(100, 132))).decode()
 
 
 def free_port() -> int:
@@ -60,6 +63,8 @@ class Cluster:
                 "CLICKGATE_EDGE_DATA_DIR": str(tmp / "edge"),
                 "CLICKGATE_EDGE_SHIP_INTERVAL": "0.05",
                 "CLICKGATE_EDGE_GRACE": "5",
+                "CLICKGATE_MASTER_KEY": MASTER_KEY,
+                "CLICKGATE_EDGE_SNAPSHOT_KEY": SNAPSHOT_KEY,
             }
         )
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -153,6 +158,23 @@ class Cluster:
         response = self.api("POST", "/v1/links", json={"url": url, **fields})
         assert response.status_code == 201, response.text
         return str(response.json()["tracked_url"])
+
+    def signing_key(self) -> tuple[int, bytes]:
+        """The (id, secret) of the first tenant's active key, read from the database."""
+        from sqlalchemy import select
+
+        from control.db.engine import make_engine
+        from control.db.models import SigningKey
+        from control.keys import key_secret
+        from edge.sealing import Sealer, parse_key
+
+        engine = make_engine(self.env["CLICKGATE_DATABASE_URL"])
+        with engine.connect() as conn:
+            row = conn.execute(select(SigningKey).where(SigningKey.state == "active")).first()
+        engine.dispose()
+        assert row is not None
+        key = SigningKey(id=row.id, tenant_id=row.tenant_id, secret=row.secret)
+        return row.id, key_secret(Sealer(parse_key(self.env["CLICKGATE_MASTER_KEY"])), key)
 
     def clicks(self, message_id: str) -> list[dict[str, Any]]:
         response = self.api("GET", f"/v1/messages/{message_id}/clicks")

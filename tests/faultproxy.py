@@ -24,7 +24,9 @@ class LosingIngest(ingest_pb2_grpc.IngestServicer):
     async def IngestClicks(
         self, request: ingest_pb2.IngestClicksRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> ingest_pb2.IngestClicksReply:
-        metadata = tuple((k, v) for k, v in context.invocation_metadata() or () if isinstance(v, str))
+        metadata = tuple(
+            (k, v) for k, v in context.invocation_metadata() or () if isinstance(v, str)
+        )
         reply: ingest_pb2.IngestClicksReply = await self.stub.IngestClicks(
             request, metadata=metadata, timeout=10
         )
@@ -42,9 +44,20 @@ class PassConfig(config_pb2_grpc.ConfigServicer):
     async def WatchConfig(
         self, request: config_pb2.WatchConfigRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[config_pb2.ConfigSnapshot]:
-        metadata = tuple((k, v) for k, v in context.invocation_metadata() or () if isinstance(v, str))
+        metadata = tuple(
+            (k, v) for k, v in context.invocation_metadata() or () if isinstance(v, str)
+        )
         async for snap in self.stub.WatchConfig(request, metadata=metadata):
             yield snap
+
+    async def AckConfig(
+        self, request: config_pb2.AckConfigRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> config_pb2.AckConfigReply:
+        metadata = tuple(
+            (k, v) for k, v in context.invocation_metadata() or () if isinstance(v, str)
+        )
+        reply: config_pb2.AckConfigReply = await self.stub.AckConfig(request, metadata=metadata)
+        return reply
 
 
 class FaultProxy:

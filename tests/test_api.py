@@ -16,19 +16,22 @@ from control.domains import add_domain
 from control.settings import ControlSettings
 from control.tenants import create_api_key, create_tenant, revoke_api_key
 from edge import token
+from tests.cluster import MASTER_KEY
 
 Client = TestClient[Litestar]
 
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[tuple[Client, dict[str, str], dict[str, str]]]:
-    settings = ControlSettings(database_url=f"sqlite:///{tmp_path / 'api.db'}", click_port=0)
+    settings = ControlSettings(
+        database_url=f"sqlite:///{tmp_path / 'api.db'}", click_port=0, master_key=MASTER_KEY
+    )
     ctx = make_context(settings)
     upgrade(ctx.engine)
     keys = {}
     with ctx.sessions.begin() as session:
         for name, domain in (("acme", "click.acme.test"), ("globex", "click.globex.test")):
-            tenant = create_tenant(session, name)
+            tenant = create_tenant(session, ctx.sealer, name)
             add_domain(session, tenant.id, domain, default=True)
             keys[name] = create_api_key(session, tenant.id)
         revoked = create_api_key(session, tenant.id)

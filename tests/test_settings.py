@@ -10,6 +10,7 @@ import pytest
 
 from edge.envconfig import SettingsError
 from edge.settings import load_edge_settings
+from tests.cluster import MASTER_KEY
 
 
 @pytest.mark.parametrize(
@@ -24,10 +25,12 @@ from edge.settings import load_edge_settings
         ("control", "CLICKGATE_DATABASE_URL", "mysql://x"),
         ("control", "CLICKGATE_CLICK_SCHEME", "ftp"),
         ("migrate", "CLICKGATE_GRPC_PORT", "-5"),
+        ("migrate", "CLICKGATE_MASTER_KEY", "too-short"),
+        ("edge", "CLICKGATE_EDGE_SNAPSHOT_KEY", "c2hvcnQ="),
     ],
 )
 def test_bad_setting_exits_nonzero_naming_it(command: str, variable: str, value: str) -> None:
-    env = {**os.environ, variable: value}
+    env = {**os.environ, "CLICKGATE_MASTER_KEY": MASTER_KEY, variable: value}
     result = subprocess.run(
         [sys.executable, "-m", "control.cli", command],
         env=env,
@@ -49,3 +52,16 @@ def test_defaults_load() -> None:
     assert load_edge_settings({}).port == 8080
     with pytest.raises(SettingsError, match="CLICKGATE_EDGE_WORKERS"):
         load_edge_settings({"CLICKGATE_EDGE_WORKERS": "0"})
+
+
+def test_control_plane_needs_a_master_key() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "CLICKGATE_MASTER_KEY"}
+    result = subprocess.run(
+        [sys.executable, "-m", "control.cli", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "CLICKGATE_MASTER_KEY: required" in result.stderr

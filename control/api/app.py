@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,7 +21,7 @@ from control.api.errors import handle_http, handle_unexpected
 from control.api.links import create_link
 from control.db.engine import make_engine, make_sessionmaker
 from control.metrics import ControlMetrics
-from control.rpc import start_grpc
+from control.rpc import promote_keys_forever, start_grpc
 from control.settings import ControlSettings, load_control_settings
 
 log = logging.getLogger("clickgate.control")
@@ -48,12 +49,15 @@ def build_app(ctx: AppContext, with_grpc: bool = True) -> Litestar:
         if with_grpc:
             s = ctx.settings
             server, port = await start_grpc(
-                ctx.engine, ctx.sessions, s.grpc_host, s.grpc_port, s.control_token, ctx.metrics
+                ctx.sessions, s.grpc_host, s.grpc_port, s.control_token, ctx.metrics, ctx.sealer
             )
             log.info("gRPC listening on %s:%d", s.grpc_host, port)
+        jobs = [asyncio.create_task(promote_keys_forever(ctx.sessions))] if with_grpc else []
         try:
             yield
         finally:
+            for job in jobs:
+                job.cancel()
             if server is not None:
                 await server.stop(grace=5)
 
@@ -82,7 +86,9 @@ def build_app(ctx: AppContext, with_grpc: bool = True) -> Litestar:
 
 def make_context(settings: ControlSettings) -> AppContext:
     engine = make_engine(settings.database_url)
-    return AppContext(settings, engine, make_sessionmaker(engine), ControlMetrics())
+    return AppContext(
+        settings, engine, make_sessionmaker(engine), ControlMetrics(), settings.sealer
+    )
 
 
 def create_app() -> Litestar:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from control.metrics import ControlMetrics
 from control.settings import ControlSettings
+from edge.sealing import Sealer
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class AppContext:
     engine: Engine
     sessions: sessionmaker[Session]
     metrics: ControlMetrics
+    sealer: Sealer
 
 
 # Handler parameter types: injected by name (see the dependencies in control.api.app).

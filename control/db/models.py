@@ -14,6 +14,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -57,9 +58,36 @@ class SigningKey(Base):
     __tablename__ = "signing_keys"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
-    secret: Mapped[bytes] = mapped_column(LargeBinary(64))
+    secret: Mapped[bytes] = mapped_column(LargeBinary(128))  # sealed with the master key
     state: Mapped[str] = mapped_column(String(16))  # verify-only, active, retired, revoked
+    pending: Mapped[bool] = mapped_column(default=False)  # activate once every edge holds it
     created_ms: Mapped[int] = mapped_column(BigInteger)
+    changed_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Revocation(Base):
+    """Kill switch entries; see proto Revocation for the kinds."""
+
+    __tablename__ = "revocations"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(2048))
+    reason: Mapped[str] = mapped_column(String(500))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (UniqueConstraint("tenant_id", "kind", "value"),)
+
+
+class EdgeStatus(Base):
+    """What each edge last reported: the revision and keys it holds, and when it was seen."""
+
+    __tablename__ = "edge_status"
+    edge_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger)
+    key_ids_held: Mapped[list[Any]] = mapped_column(JSON)
+    connected: Mapped[bool] = mapped_column(default=False)
+    last_seen_ms: Mapped[int] = mapped_column(BigInteger)
 
 
 class Domain(Base):

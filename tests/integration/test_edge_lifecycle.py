@@ -88,15 +88,8 @@ def test_batch_with_a_malformed_click_stores_the_others(cluster: Cluster) -> Non
     cluster.start_control()
     tracked = cluster.mint("https://example.com/b", message_id="m-batch")
     netloc_token = tracked.split(f":{cluster.edge_port}/", 1)[1]
-    from sqlalchemy import select
 
-    from control.db.engine import make_engine
-    from control.db.models import SigningKey
-
-    engine = make_engine(cluster.env["CLICKGATE_DATABASE_URL"])
-    with engine.connect() as conn:
-        key_id, secret = conn.execute(select(SigningKey.id, SigningKey.secret)).one()
-    engine.dispose()
+    key_id, secret = cluster.signing_key()
     opened = token.open_token(netloc_token, {key_id: secret})
     assert opened is not None
 

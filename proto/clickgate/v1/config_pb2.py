@@ -24,21 +24,27 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63lickgate/v1/config.proto\x12\x0c\x63lickgate.v1\"M\n\x12WatchConfigRequest\x12\x0f\n\x07\x65\x64ge_id\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x04\x12\x14\n\x0ckey_ids_held\x18\x03 \x03(\r\"N\n\nSigningKey\x12\x0e\n\x06key_id\x18\x01 \x01(\r\x12\x11\n\ttenant_id\x18\x02 \x01(\x04\x12\x0e\n\x06secret\x18\x03 \x01(\x0c\x12\r\n\x05state\x18\x04 \x01(\t\".\n\x0b\x43lickDomain\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\x04\"\x8f\x01\n\x0e\x43onfigSnapshot\x12\x10\n\x08revision\x18\x01 \x01(\x04\x12\x17\n\x0fgenerated_at_ms\x18\x02 \x01(\x03\x12&\n\x04keys\x18\x03 \x03(\x0b\x32\x18.clickgate.v1.SigningKey\x12*\n\x07\x64omains\x18\x04 \x03(\x0b\x32\x19.clickgate.v1.ClickDomain2Y\n\x06\x43onfig\x12O\n\x0bWatchConfig\x12 .clickgate.v1.WatchConfigRequest\x1a\x1c.clickgate.v1.ConfigSnapshot0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63lickgate/v1/config.proto\x12\x0c\x63lickgate.v1\"K\n\x10\x41\x63kConfigRequest\x12\x0f\n\x07\x65\x64ge_id\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x04\x12\x14\n\x0ckey_ids_held\x18\x03 \x03(\r\"\x10\n\x0e\x41\x63kConfigReply\"M\n\x12WatchConfigRequest\x12\x0f\n\x07\x65\x64ge_id\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x04\x12\x14\n\x0ckey_ids_held\x18\x03 \x03(\r\"N\n\nSigningKey\x12\x0e\n\x06key_id\x18\x01 \x01(\r\x12\x11\n\ttenant_id\x18\x02 \x01(\x04\x12\x0e\n\x06secret\x18\x03 \x01(\x0c\x12\r\n\x05state\x18\x04 \x01(\t\".\n\x0b\x43lickDomain\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\x04\"<\n\nRevocation\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\x04\x12\r\n\x05value\x18\x03 \x01(\t\"\xbe\x01\n\x0e\x43onfigSnapshot\x12\x10\n\x08revision\x18\x01 \x01(\x04\x12\x17\n\x0fgenerated_at_ms\x18\x02 \x01(\x03\x12&\n\x04keys\x18\x03 \x03(\x0b\x32\x18.clickgate.v1.SigningKey\x12*\n\x07\x64omains\x18\x04 \x03(\x0b\x32\x19.clickgate.v1.ClickDomain\x12-\n\x0brevocations\x18\x05 \x03(\x0b\x32\x18.clickgate.v1.Revocation2\xa4\x01\n\x06\x43onfig\x12O\n\x0bWatchConfig\x12 .clickgate.v1.WatchConfigRequest\x1a\x1c.clickgate.v1.ConfigSnapshot0\x01\x12I\n\tAckConfig\x12\x1e.clickgate.v1.AckConfigRequest\x1a\x1c.clickgate.v1.AckConfigReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'clickgate.v1.config_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_WATCHCONFIGREQUEST']._serialized_start=43
-  _globals['_WATCHCONFIGREQUEST']._serialized_end=120
-  _globals['_SIGNINGKEY']._serialized_start=122
-  _globals['_SIGNINGKEY']._serialized_end=200
-  _globals['_CLICKDOMAIN']._serialized_start=202
-  _globals['_CLICKDOMAIN']._serialized_end=248
-  _globals['_CONFIGSNAPSHOT']._serialized_start=251
-  _globals['_CONFIGSNAPSHOT']._serialized_end=394
-  _globals['_CONFIG']._serialized_start=396
-  _globals['_CONFIG']._serialized_end=485
+  _globals['_ACKCONFIGREQUEST']._serialized_start=43
+  _globals['_ACKCONFIGREQUEST']._serialized_end=118
+  _globals['_ACKCONFIGREPLY']._serialized_start=120
+  _globals['_ACKCONFIGREPLY']._serialized_end=136
+  _globals['_WATCHCONFIGREQUEST']._serialized_start=138
+  _globals['_WATCHCONFIGREQUEST']._serialized_end=215
+  _globals['_SIGNINGKEY']._serialized_start=217
+  _globals['_SIGNINGKEY']._serialized_end=295
+  _globals['_CLICKDOMAIN']._serialized_start=297
+  _globals['_CLICKDOMAIN']._serialized_end=343
+  _globals['_REVOCATION']._serialized_start=345
+  _globals['_REVOCATION']._serialized_end=405
+  _globals['_CONFIGSNAPSHOT']._serialized_start=408
+  _globals['_CONFIGSNAPSHOT']._serialized_end=598
+  _globals['_CONFIG']._serialized_start=601
+  _globals['_CONFIG']._serialized_end=765
 # @@protoc_insertion_point(module_scope)

@@ -19,6 +19,47 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class AckConfigRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EDGE_ID_FIELD_NUMBER: _builtins.int
+    REVISION_FIELD_NUMBER: _builtins.int
+    KEY_IDS_HELD_FIELD_NUMBER: _builtins.int
+    edge_id: _builtins.str
+    revision: _builtins.int
+    @_builtins.property
+    def key_ids_held(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    def __init__(
+        self,
+        *,
+        edge_id: _builtins.str = ...,
+        revision: _builtins.int = ...,
+        key_ids_held: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["edge_id", b"edge_id", "key_ids_held", b"key_ids_held", "revision", b"revision"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AckConfigRequest: _TypeAlias = AckConfigRequest  # noqa: Y015
+
+@_typing.final
+class AckConfigReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AckConfigReply: _TypeAlias = AckConfigReply  # noqa: Y015
+
+@_typing.final
 class WatchConfigRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -101,6 +142,35 @@ class ClickDomain(_message.Message):
 Global___ClickDomain: _TypeAlias = ClickDomain  # noqa: Y015
 
 @_typing.final
+class Revocation(_message.Message):
+    """Kill switch: links matching a revocation answer 410 Gone and are recorded as blocked."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """"link" (value: hex MAC tag), "message" (message id),"""
+    tenant_id: _builtins.int
+    """"host" (destination host), "tenant" (value empty)"""
+    value: _builtins.str
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        tenant_id: _builtins.int = ...,
+        value: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "tenant_id", b"tenant_id", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Revocation: _TypeAlias = Revocation  # noqa: Y015
+
+@_typing.final
 class ConfigSnapshot(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -108,12 +178,15 @@ class ConfigSnapshot(_message.Message):
     GENERATED_AT_MS_FIELD_NUMBER: _builtins.int
     KEYS_FIELD_NUMBER: _builtins.int
     DOMAINS_FIELD_NUMBER: _builtins.int
+    REVOCATIONS_FIELD_NUMBER: _builtins.int
     revision: _builtins.int
     generated_at_ms: _builtins.int
     @_builtins.property
     def keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___SigningKey]: ...
     @_builtins.property
     def domains(self) -> _containers.RepeatedCompositeFieldContainer[Global___ClickDomain]: ...
+    @_builtins.property
+    def revocations(self) -> _containers.RepeatedCompositeFieldContainer[Global___Revocation]: ...
     def __init__(
         self,
         *,
@@ -121,10 +194,11 @@ class ConfigSnapshot(_message.Message):
         generated_at_ms: _builtins.int = ...,
         keys: _abc.Iterable[Global___SigningKey] | None = ...,
         domains: _abc.Iterable[Global___ClickDomain] | None = ...,
+        revocations: _abc.Iterable[Global___Revocation] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["domains", b"domains", "generated_at_ms", b"generated_at_ms", "keys", b"keys", "revision", b"revision"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["domains", b"domains", "generated_at_ms", b"generated_at_ms", "keys", b"keys", "revision", b"revision", "revocations", b"revocations"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -39,6 +39,11 @@ class ConfigStub:
                 request_serializer=clickgate_dot_v1_dot_config__pb2.WatchConfigRequest.SerializeToString,
                 response_deserializer=clickgate_dot_v1_dot_config__pb2.ConfigSnapshot.FromString,
                 _registered_method=True)
+        self.AckConfig = channel.unary_unary(
+                '/clickgate.v1.Config/AckConfig',
+                request_serializer=clickgate_dot_v1_dot_config__pb2.AckConfigRequest.SerializeToString,
+                response_deserializer=clickgate_dot_v1_dot_config__pb2.AckConfigReply.FromString,
+                _registered_method=True)
 
 
 class ConfigServicer:
@@ -51,6 +56,14 @@ class ConfigServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AckConfig(self, request, context):
+        """An edge confirms it applied a revision and which keys it now holds; a rotated
+        key turns active only when every connected edge holds it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConfigServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -58,6 +71,11 @@ def add_ConfigServicer_to_server(servicer, server):
                     servicer.WatchConfig,
                     request_deserializer=clickgate_dot_v1_dot_config__pb2.WatchConfigRequest.FromString,
                     response_serializer=clickgate_dot_v1_dot_config__pb2.ConfigSnapshot.SerializeToString,
+            ),
+            'AckConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.AckConfig,
+                    request_deserializer=clickgate_dot_v1_dot_config__pb2.AckConfigRequest.FromString,
+                    response_serializer=clickgate_dot_v1_dot_config__pb2.AckConfigReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -87,6 +105,33 @@ class Config:
             '/clickgate.v1.Config/WatchConfig',
             clickgate_dot_v1_dot_config__pb2.WatchConfigRequest.SerializeToString,
             clickgate_dot_v1_dot_config__pb2.ConfigSnapshot.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AckConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clickgate.v1.Config/AckConfig',
+            clickgate_dot_v1_dot_config__pb2.AckConfigRequest.SerializeToString,
+            clickgate_dot_v1_dot_config__pb2.AckConfigReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -33,12 +33,20 @@ class ConfigStub:
     def __new__(cls, channel: _aio.Channel) -> ConfigAsyncStub: ...
     WatchConfig: _grpc.UnaryStreamMultiCallable[_config_pb2.WatchConfigRequest, _config_pb2.ConfigSnapshot]
     """Sends a full snapshot at once, then a new one whenever the revision moves."""
+    AckConfig: _grpc.UnaryUnaryMultiCallable[_config_pb2.AckConfigRequest, _config_pb2.AckConfigReply]
+    """An edge confirms it applied a revision and which keys it now holds; a rotated
+    key turns active only when every connected edge holds it.
+    """
 
 @_typing.type_check_only
 class ConfigAsyncStub(ConfigStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     WatchConfig: _aio.UnaryStreamMultiCallable[_config_pb2.WatchConfigRequest, _config_pb2.ConfigSnapshot]  # type: ignore[assignment]
     """Sends a full snapshot at once, then a new one whenever the revision moves."""
+    AckConfig: _aio.UnaryUnaryMultiCallable[_config_pb2.AckConfigRequest, _config_pb2.AckConfigReply]  # type: ignore[assignment]
+    """An edge confirms it applied a revision and which keys it now holds; a rotated
+    key turns active only when every connected edge holds it.
+    """
 
 class ConfigServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -48,5 +56,15 @@ class ConfigServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_config_pb2.ConfigSnapshot], _abc.AsyncIterator[_config_pb2.ConfigSnapshot]]:
         """Sends a full snapshot at once, then a new one whenever the revision moves."""
+
+    @_abc_1.abstractmethod
+    def AckConfig(
+        self,
+        request: _config_pb2.AckConfigRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_config_pb2.AckConfigReply, _abc.Awaitable[_config_pb2.AckConfigReply]]:
+        """An edge confirms it applied a revision and which keys it now holds; a rotated
+        key turns active only when every connected edge holds it.
+        """
 
 def add_ConfigServicer_to_server(servicer: ConfigServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 11:07:15.192318
+Create Date: 2026-11-22 11:32:52.790126
 """
 
 from __future__ import annotations
@@ -54,6 +54,14 @@ def upgrade() -> None:
     sa.Column('revision', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_config_revision'))
     )
+    op.create_table('edge_status',
+    sa.Column('edge_id', sa.String(length=200), nullable=False),
+    sa.Column('revision', sa.BigInteger(), nullable=False),
+    sa.Column('key_ids_held', sa.JSON(), nullable=False),
+    sa.Column('connected', sa.Boolean(), nullable=False),
+    sa.Column('last_seen_ms', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('edge_id', name=op.f('pk_edge_status'))
+    )
     op.create_table('tenants',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -88,12 +96,28 @@ def upgrade() -> None:
     with op.batch_alter_table('domains', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_domains_tenant_id'), ['tenant_id'], unique=False)
 
+    op.create_table('revocations',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('tenant_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('value', sa.String(length=2048), nullable=False),
+    sa.Column('reason', sa.String(length=500), nullable=False),
+    sa.Column('created_ms', sa.BigInteger(), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_revocations_tenant_id_tenants')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_revocations')),
+    sa.UniqueConstraint('tenant_id', 'kind', 'value', name=op.f('uq_revocations_tenant_id_kind_value'))
+    )
+    with op.batch_alter_table('revocations', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_revocations_tenant_id'), ['tenant_id'], unique=False)
+
     op.create_table('signing_keys',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('tenant_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('secret', sa.LargeBinary(length=64), nullable=False),
+    sa.Column('secret', sa.LargeBinary(length=128), nullable=False),
     sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('pending', sa.Boolean(), nullable=False),
     sa.Column('created_ms', sa.BigInteger(), nullable=False),
+    sa.Column('changed_ms', sa.BigInteger(), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_signing_keys_tenant_id_tenants')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_signing_keys'))
     )
@@ -109,6 +133,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_signing_keys_tenant_id'))
 
     op.drop_table('signing_keys')
+    with op.batch_alter_table('revocations', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_revocations_tenant_id'))
+
+    op.drop_table('revocations')
     with op.batch_alter_table('domains', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_domains_tenant_id'))
 
@@ -118,6 +146,7 @@ def downgrade() -> None:
 
     op.drop_table('api_keys')
     op.drop_table('tenants')
+    op.drop_table('edge_status')
     op.drop_table('config_revision')
     with op.batch_alter_table('clicks', schema=None) as batch_op:
         batch_op.drop_index('ix_clicks_tenant_time')

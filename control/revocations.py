@@ -1,0 +1,78 @@
+"""Kill switch: revoke one link, one message, every link to a host, or a whole tenant."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from control.clock import now_ms
+from control.db.models import Revocation, SigningKey
+from control.domains import normalize
+from control.keys import bump_revision, key_secret
+from control.tenants import Conflict, NotFound
+from edge import token
+from edge.sealing import Sealer
+
+KINDS = ("link", "message", "host", "tenant")
+
+
+def revocation_value(
+    session: Session, sealer: Sealer, tenant_id: int, kind: str, value: str
+) -> str:
+    """The canonical stored value for a revocation request; ValueError when invalid."""
+    if kind == "tenant":
+        return ""
+    if kind == "message":
+        if not value or len(value) > 200:
+            raise ValueError("message revocations need the message id")
+        return value
+    if kind == "host":
+        return normalize(value)
+    if kind == "link":
+        return link_tag(session, sealer, tenant_id, value)
+    raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+
+
+def link_tag(session: Session, sealer: Sealer, tenant_id: int, tracked_url: str) -> str:
+    """The hex MAC tag that names one tracked link, checked against the tenant's keys."""
+    path = urlsplit(tracked_url).path.lstrip("/") if "://" in tracked_url else tracked_url
+    keys = {
+        k.id: key_secret(sealer, k)
+        for k in session.scalars(select(SigningKey).where(SigningKey.tenant_id == tenant_id))
+    }
+    opened = token.open_token(path, keys)
+    if opened is None:
+        raise ValueError("not a tracked link of this tenant")
+    return opened.raw[-token.TAG_LEN :].hex()
+
+
+def add_revocation(
+    session: Session, sealer: Sealer, tenant_id: int, kind: str, value: str, reason: str
+) -> Revocation:
+    stored = revocation_value(session, sealer, tenant_id, kind, value)
+    exists = session.scalar(
+        select(Revocation).where(
+            Revocation.tenant_id == tenant_id, Revocation.kind == kind, Revocation.value == stored
+        )
+    )
+    if exists is not None:
+        raise Conflict(f"already revoked (id {exists.id})")
+    row = Revocation(
+        tenant_id=tenant_id, kind=kind, value=stored, reason=reason[:500], created_ms=now_ms()
+    )
+    session.add(row)
+    session.flush()
+    bump_revision(session)
+    return row
+
+
+def delete_revocation(session: Session, tenant_id: int, revocation_id: int) -> None:
+    row = session.scalar(
+        select(Revocation).where(Revocation.id == revocation_id, Revocation.tenant_id == tenant_id)
+    )
+    if row is None:
+        raise NotFound(f"no revocation {revocation_id}")
+    session.delete(row)
+    bump_revision(session)
