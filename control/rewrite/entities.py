@@ -48,8 +48,8 @@ def _replace(match: re.Match[str]) -> str:
     # Longest legacy name that prefixes the reference, as the tokenizer would consume it.
     for length in range(min(len(name), _LEGACY_MAX), 1, -1):
         if name[:length] in html5:
-            following = name[length:length + 1] or _char_after(match)
-            if following == "=" or following.isalnum():
+            following = name[length : length + 1] or _char_after(match)
+            if following == "=" or (following.isascii() and following.isalnum()):
                 return match.group()  # historical attribute rule: leave it literal
             return html5[name[:length]] + match.group()[length + 1 :]
     return match.group()

@@ -25,6 +25,11 @@ _FIRST_HREF = re.compile(
     rf"(?:[{WS}]*+=[{WS}]*+(?:\"([^\"]*+)\"|'([^']*+)'|([^{WS}>]*+)))?"
 )
 _A_CONTENT_END = re.compile(rf"</?[Aa](?=[{WS}/>])")
+# The usual content of an <a>: tags and whitespace around at most one run of text (an
+# image, "Shop now", "<span>example.com</span>"), read with one regex call. The content
+# ends at </a>, or at the next <a>, which closes it.
+_TAGS_OR_WS: Final = rf"(?:[{WS}]++|<(?!/?[Aa][{WS}/>])[^>]*+>)*+"
+_ONE_TEXT_RUN = re.compile(rf"{_TAGS_OR_WS}([^<]*+){_TAGS_OR_WS}(?=</?[Aa][{WS}/>]|\Z)")
 _ANY_TAG = re.compile(r"<[^>]*>?")
 _WS_CHARS: Final = "\t\n\f\r "
 
@@ -38,118 +43,109 @@ def rewrite_html(html: str, session: LinkSession, *, enabled: bool) -> str:
     """Return html with tracked hrefs and our markers removed; all else byte-identical."""
     edits: list[Edit] = []
     for start, name_end, tag_end in link_tags(html):
-        tag = _read_tag(html, name_end, tag_end)
-        tag_edits = [(*_removal_span(html, span, tag_end), "") for span in tag.removals]
-        if tag.href is not None:
-            edit = _link(html, tag, tag_end, name_end - start == 2, session, enabled)
+        is_anchor = name_end - start == 2  # "<a": only it has visible text to protect
+        # Every marker name contains "track" or "tags"; most tags have neither and need
+        # only their href, which one regex finds without a Python loop over attributes.
+        lowered = html[name_end:tag_end].lower()
+        if "track" in lowered or "tags" in lowered:
+            edits.extend(_marked_tag(html, name_end, tag_end, is_anchor, session, enabled))
+            continue
+        href = _FIRST_HREF.match(html, name_end, tag_end - 1)
+        if href is not None:
+            edit = _link(html, href, tag_end, is_anchor, session, enabled, False, ())
             if edit is not None:
-                tag_edits.append(edit)
-        if tag_edits:
-            edits.extend(_merged(tag_edits))
+                edits.append(edit)
     return apply_edits(html, edits)
 
 
-class _Tag:
-    """What one link element's attributes say."""
-
-    __slots__ = ("href", "opt_out", "removals", "tags")
-
-    def __init__(self, href: re.Match[str] | None) -> None:
-        self.href = href  # groups 2, 3, 4: double-quoted, single-quoted, unquoted value
-        self.opt_out = False
-        self.tags: list[str] = []
-        self.removals: list[tuple[int, int]] = []
-
-
-def _read_tag(html: str, name_end: int, tag_end: int) -> _Tag:
-    # Every marker name contains "track" or "tags"; most tags have neither and need only
-    # their href, which one regex finds without a Python-level loop over attributes.
-    lowered = html[name_end:tag_end].lower()
-    if "track" not in lowered and "tags" not in lowered:
-        return _Tag(_FIRST_HREF.match(html, name_end, tag_end - 1))
-    tag = _Tag(None)
+def _marked_tag(
+    html: str, name_end: int, tag_end: int, is_anchor: bool, session: LinkSession, enabled: bool
+) -> list[Edit]:
+    """A tag that may carry opt-out or tag markers: read every attribute."""
+    href: re.Match[str] | None = None
+    opt_out = False
+    tags: list[str] = []
+    removals: list[tuple[int, int]] = []
     for attr in _ATTR.finditer(html, name_end, tag_end - 1):
         name = attr.group(1).lower()
         if name == "href":
-            if tag.href is None:  # browsers keep the first of duplicate attributes
-                tag.href = attr
+            href = href or attr  # browsers keep the first of duplicate attributes
         elif name == "class":
-            classes = decode_attribute(_value(attr)).lower().split()
-            tag.opt_out = tag.opt_out or "untracked" in classes
+            opt_out = opt_out or "untracked" in decode_attribute(_value(attr)).lower().split()
         elif name in _OTHER_NO_TRACK:
-            tag.opt_out = True
+            opt_out = True
         elif name == _OUR_NO_TRACK:
-            tag.opt_out = True
-            tag.removals.append(attr.span())
+            opt_out = True
+            removals.append(attr.span())
         elif name in (_OUR_TAGS, _POSTBOX_TAGS):
-            tag.tags.extend(_parse_tags(decode_attribute(_value(attr))))
+            tags.extend(_parse_tags(decode_attribute(_value(attr))))
             if name == _OUR_TAGS:  # Postbox's own marker is left for Postbox
-                tag.removals.append(attr.span())
-    return tag
+                removals.append(attr.span())
+    edits = _removals(html, removals, tag_end)
+    if href is not None:
+        edit = _link(html, href, tag_end, is_anchor, session, enabled, opt_out, tuple(tags))
+        if edit is not None:
+            edits.append(edit)
+            edits.sort()  # the href may come before or after the markers
+    return edits
 
 
 def _value(attr: re.Match[str]) -> str:
-    value = attr.group(2)
-    if value is None:
-        value = attr.group(3)
-        if value is None:
-            value = attr.group(4) or ""
-    return value
+    return attr.group(2) or attr.group(3) or attr.group(4) or ""
 
 
 def _parse_tags(value: str) -> list[str]:
-    """"key:value;key2:value2" -> ["key:value", "key2:value2"] (blanks dropped)."""
+    """ "key:value;key2:value2" -> ["key:value", "key2:value2"] (blanks dropped)."""
     return [part.strip() for part in value.split(";") if part.strip()]
 
 
 def _link(
-    html: str, tag: _Tag, tag_end: int, is_anchor: bool, session: LinkSession, enabled: bool
+    html: str,
+    href: re.Match[str],
+    tag_end: int,
+    is_anchor: bool,
+    session: LinkSession,
+    enabled: bool,
+    opt_out: bool,
+    tags: tuple[str, ...],
 ) -> Edit | None:
-    """Report the tag's href; return the edit that writes its tracked URL, if any."""
-    href = tag.href
-    assert href is not None
-    group = 2 if href.start(2) >= 0 else 3 if href.start(3) >= 0 else 4
-    if href.start(group) < 0:  # "<a href>": an empty value, relative to the page
-        value_start = value_end = href.end()
-    else:
-        value_start, value_end = href.span(group)
+    """Report an href (groups 2-4 of _ATTR); return the edit writing its tracked URL."""
+    quote = '"'
+    value_start, value_end = href.span(2)
+    if value_start < 0:
+        quote = "'"
+        value_start, value_end = href.span(3)
+        if value_start < 0:
+            quote = ""
+            value_start, value_end = href.span(4)
+            if value_start < 0:  # "<a href>": an empty value, relative to the page
+                value_start = value_end = href.end()
     found = decode_attribute(html[value_start:value_end]).strip(C0_OR_SPACE)
-    tracked = session.link(
-        found,
-        LOCATION_HTML,
-        enabled=enabled,
-        opt_out=tag.opt_out,
-        tags=tuple(tag.tags),
-        # Only <a> has visible text that a mail client compares with the target.
-        visible_text=(lambda: _visible_text(html, tag_end)) if is_anchor else None,
-    )
+    visible = _VisibleText(html, tag_end) if is_anchor else None
+    tracked = session.link(found, LOCATION_HTML, enabled, opt_out, tags, visible)
     if tracked is None:
         return None
-    quote = '"' if group == 2 else "'" if group == 3 else ""
     return value_start, value_end, encode_attribute(tracked, quote)
 
 
-def _merged(tag_edits: list[Edit]) -> list[Edit]:
-    """Sort one tag's edits; fuse removals whose widened spans share whitespace."""
-    tag_edits.sort()
-    merged = [tag_edits[0]]
-    for start, end, replacement in tag_edits[1:]:
-        last_start, last_end, last_replacement = merged[-1]
-        if start < last_end:  # only two removals can overlap, and only in whitespace
-            merged[-1] = (last_start, max(end, last_end), last_replacement + replacement)
+def _removals(html: str, spans: list[tuple[int, int]], tag_end: int) -> list[Edit]:
+    """Edits deleting marker attributes; neighbours with only whitespace between go as one."""
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and not html[merged[-1][1] : start].strip(_WS_CHARS):
+            merged[-1] = (merged[-1][0], end)
         else:
-            merged.append((start, end, replacement))
-    return merged
+            merged.append((start, end))
+    return [(*_widened(html, start, end, tag_end), "") for start, end in merged]
 
 
-def _removal_span(html: str, span: tuple[int, int], tag_end: int) -> tuple[int, int]:
-    """Widen an attribute's span by the whitespace that would otherwise be left doubled.
+def _widened(html: str, start: int, end: int, tag_end: int) -> tuple[int, int]:
+    """Widen a removal by the whitespace that would otherwise be left doubled.
 
     " attr " loses "attr " and " attr>" loses " attr"; with no whitespace before it (or
     before "/>", where "x=1/>" would glue the slash to an unquoted value) only the
     attribute goes, so no neighbouring token is joined to another.
     """
-    start, end = span
     before = start
     while html[before - 1] in _WS_CHARS:
         before -= 1
@@ -165,12 +161,23 @@ def _removal_span(html: str, span: tuple[int, int], tag_end: int) -> tuple[int, 
     return start, end
 
 
-def _visible_text(html: str, content_start: int) -> str:
-    """Text a reader sees for an <a>: up to its </a> (or the next <a>), tags removed."""
-    close = _A_CONTENT_END.search(html, content_start)
-    content = html[content_start : len(html) if close is None else close.start()]
-    if "<" in content:
-        content = _ANY_TAG.sub("", content)
-    if "&" in content:
-        content = unescape(content)
-    return content.strip()
+class _VisibleText:
+    """Text a reader sees for an <a>, computed only if a link gets that far."""
+
+    __slots__ = ("_content_start", "_html")
+
+    def __init__(self, html: str, content_start: int) -> None:
+        self._html = html
+        self._content_start = content_start
+
+    def __call__(self) -> str:
+        html, start = self._html, self._content_start
+        simple = _ONE_TEXT_RUN.match(html, start)
+        if simple is not None:
+            content = simple.group(1)
+        else:  # several runs of text: cut out the tags between them
+            close = _A_CONTENT_END.search(html, start)
+            content = _ANY_TAG.sub("", html[start : len(html) if close is None else close.start()])
+        if "&" in content:
+            content = unescape(content)
+        return content.strip()

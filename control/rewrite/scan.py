@@ -8,40 +8,66 @@ from typing import Final
 WS: Final = r"\t\n\f\r "  # HTML whitespace; \s would also take U+00A0 and friends
 # One attribute, per the tokenizer's attribute states. A quoted value with no closing
 # quote runs to the end of input, as it does in a browser.
-ATTR: Final = (
-    rf"[^{WS}/>][^{WS}/>=]*+(?:[{WS}]*+=[{WS}]*+(?:\"[^\"]*+\"?|'[^']*+'?|[^{WS}>]++)?)?"
-)
+ATTR: Final = rf"[^{WS}/>][^{WS}/>=]*+(?:[{WS}]*+=[{WS}]*+(?:\"[^\"]*+\"?|'[^']*+'?|[^{WS}>]++)?)?"
 ATTRS: Final = rf"(?:[{WS}/]++|{ATTR})*+"
-_LINK_TAG: Final = rf"(?:[Aa]|[Aa][Rr][Ee][Aa]|[Vv]:[^{WS}/>]+)(?=[{WS}/>])"
-_RAW_TAG: Final = (
-    rf"(?i:script|style|textarea|title|xmp|iframe|noembed|noframes|plaintext)(?=[{WS}/>])"
+
+
+def _anycase(word: str) -> str:
+    # [Ss][Cc]... rather than (?i:...): the engine's case-folding path is far slower.
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word)
+
+
+# Other start tags are skipped with a leaner grammar than ATTR: a quote opens a value
+# only right after "=" (so a typo like width=100" cannot swallow the rest of the page),
+# one loop turn per value. It parts from the tokenizer only on "=" followed by a quote
+# inside an unquoted value, a parse error no real template relies on; link tags
+# themselves are read with the exact grammar.
+_SKIP_ATTRS: Final = rf"[^>=]*+(?:=[{WS}]*+(?:\"[^\"]*+\"?|'[^']*+'?)?[^>=]*+)*+"
+
+
+def _raw_rest(name: str) -> str:
+    """After "<" and the name's first letter: the rest of a raw-text element, end tag excluded."""
+    return rf"{_anycase(name[1:])}(?=[{WS}/>]){ATTRS}>?(?:[^<]++|<(?!/{_anycase(name)}[{WS}/>]))*+"
+
+
+# Elements whose content is never markup, grouped by first letter so the common tags
+# (td, tr, span, img, p) are turned away after a character or two. Each is spelled out
+# with its own end tag: a backreference to the name inside the possessive loop trips a
+# CPython 3.11 re bug ("span of capturing group is wrong").
+_RAW: Final = (
+    rf"[Ss](?:{_raw_rest('script')}|{_raw_rest('style')})"
+    rf"|[Tt](?:{_raw_rest('textarea')}|{_raw_rest('title')})"
+    rf"|[Xx]{_raw_rest('xmp')}|[Ii]{_raw_rest('iframe')}"
+    rf"|[Nn](?:{_raw_rest('noembed')}|{_raw_rest('noframes')})"
+    rf"|[Pp]{_anycase('laintext')}(?=[{WS}/>])[\s\S]*+"
 )
 
-# Everything that cannot hold a link is consumed inside the regex engine (text, other
-# tags with their attributes, end tags, doctype and bogus comments such as
-# "<![endif]-->"); the match stops at the next construct that needs Python's attention.
-# Skipping whole tags, not just looking for "<a", keeps "<img alt='<a href=x>'>" inert.
+# Start of any tag that is not a link tag: no lookahead at all for the common letters.
+# (Single-character negations such as [^<]*+ run far faster in the re engine than any
+# other class, which is why text is consumed with one right after each construct.)
+_OTHER_TAG: Final = rf"(?:[B-UW-Zb-uw-z]|[Aa](?![{WS}/>]|[Rr][Ee][Aa][{WS}/>])|[Vv](?!:))"
+
+# One regex consumes everything that cannot hold a link, inside the regex engine: text,
+# ordinary comments, raw-text elements, CDATA, end tags, doctype and bogus comments
+# (which include "<![endif]-->"), and every other start tag with its attributes, so
+# "<img alt='<a href=x>'>" stays inert. It stops only at a link tag (<a>, <area>, VML
+# <v:*>) or the end of input. "<!--[if mso]>" is consumed as an opener only: Outlook
+# renders what follows it, so the scan goes on inside the conditional block.
 _SCAN = re.compile(
-    rf"""(?:
-        [^<]++
-      | <(?=[A-Za-z])(?!{_LINK_TAG}|{_RAW_TAG})[^{WS}/>]++{ATTRS}>?
-      | </[^>]*+>?
-      | <[!?](?!--|\[CDATA\[)[^>]*+>?
-      | <(?![A-Za-z!/?])
-    )*+
-    (?:
-        <(?P<link>{_LINK_TAG})
-      | <(?P<raw>{_RAW_TAG})
-      | <!--(?P<comment>)
-      | <!\[CDATA\[(?P<cdata>)
-    )?""",
+    rf"""[^<]*+
+    (?:<(?:
+          /[^>]*+>?
+        | !--\[[Ii][Ff][^\]>]*+\]>
+        | !--(?:>|->|(?:[^-]++|-(?!-!?>))*+(?:--!?>)?)
+        | !\[CDATA\[(?:[^\]]++|\](?!\]>))*+(?:\]\]>)?
+        | [!?][^>]*+>?
+        | {_RAW}
+        | {_OTHER_TAG}[^{WS}/>]*+{_SKIP_ATTRS}>?
+        | (?![A-Za-z!/?])
+    )[^<]*+)*+
+    (?:<(?P<link>[Aa]|[Aa][Rr][Ee][Aa]|[Vv]:[^{WS}/>]*+)(?=[{WS}/>]|\Z){ATTRS}(?P<end>>)?)?""",
     re.VERBOSE,
 )
-_TAG_REST = re.compile(rf"{ATTRS}>")
-_CONDITIONAL_OPEN = re.compile(r"\[if[^\]>]*\]>", re.IGNORECASE)
-_COMMENT_END = re.compile(r"--!?>")
-_CDATA_END: Final = "]]>"
-_RAW_ENDS: dict[str, re.Pattern[str]] = {}
 
 LinkTag = tuple[int, int, int]  # (index of "<", end of the tag name, index after ">")
 
@@ -52,49 +78,11 @@ def link_tags(html: str) -> list[LinkTag]:
     pos, size, scan = 0, len(html), _SCAN.match
     while pos < size:
         match = scan(html, pos)
-        kind = match.lastgroup
-        if kind is None:
-            break  # the scan consumed everything up to the end
-        end = match.end()
-        if kind == "link":
-            rest = _TAG_REST.match(html, end)
-            if rest is None:
-                break  # a tag cut off by the end of input: browsers drop it
-            found.append((match.start(kind) - 1, end, rest.end()))
-            pos = rest.end()
-        elif kind == "comment":
-            pos = _after_comment(html, end)
-        elif kind == "raw":
-            pos = _after_raw_text(html, end, match.group(kind))
-        else:
-            cdata_end = html.find(_CDATA_END, end)
-            pos = size if cdata_end < 0 else cdata_end + len(_CDATA_END)
+        # The pattern can match the empty string, so a match always comes back; without
+        # a complete link tag it has consumed all input (a cut-off tag is dropped).
+        if match is None or match.start("end") < 0:
+            break
+        start, name_end = match.span("link")
+        pos = match.end()
+        found.append((start - 1, name_end, pos))
     return found
-
-
-def _after_comment(html: str, pos: int) -> int:
-    """Where scanning resumes after "<!--" at pos: inside an Outlook conditional block."""
-    conditional = _CONDITIONAL_OPEN.match(html, pos)
-    if conditional is not None:
-        # "<!--[if mso]> ... <![endif]-->": Outlook renders the inside as HTML, so scan
-        # it; the closing "<![endif]-->" is consumed as a bogus comment by _SCAN.
-        return conditional.end()
-    if html.startswith(">", pos):
-        return pos + 1  # "<!-->" is a complete (empty) comment
-    if html.startswith("->", pos):
-        return pos + 2
-    end = _COMMENT_END.search(html, pos)
-    return len(html) if end is None else end.end()
-
-
-def _after_raw_text(html: str, pos: int, name: str) -> int:
-    """Skip a <script>-like element: nothing inside it up to its end tag is markup."""
-    rest = _TAG_REST.match(html, pos)
-    name = name.lower()
-    if rest is None or name == "plaintext":
-        return len(html)
-    end_tag = _RAW_ENDS.get(name)
-    if end_tag is None:
-        end_tag = _RAW_ENDS.setdefault(name, re.compile(rf"</{name}(?=[{WS}/>])", re.I))
-    found = end_tag.search(html, rest.end())
-    return len(html) if found is None else found.start()

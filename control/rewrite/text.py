@@ -10,8 +10,9 @@ from control.rewrite.session import LinkSession
 from control.rewrite.splice import Edit, apply_edits
 
 # Characters that end a URL in prose: whitespace (so no URL spans a line break), angle
-# brackets and straight or typographic double quotes, and CJK/full-width punctuation.
-_URL_CHAR: Final = "[^\\s<>\"\u201c\u201d\u00ab\u00bb\u3000-\u303f\uff00-\uffef]"
+# brackets, straight double quotes, typographic quotes (a "\u2019s" after a link must not be
+# percent-encoded into it), the ellipsis, and CJK/full-width punctuation.
+_URL_CHAR: Final = '[^\\s<>"\u2018\u2019\u201c\u201d\u00ab\u00bb\u2026\u3000-\u303f\uff00-\uffef]'
 # Not glued to a longer word: "xhttps://" and "foo.www.bar" are not links.
 _SCHEME_URL: Final = rf"(?<![A-Za-z0-9+.\-])[Hh][Tt][Tt][Pp][Ss]?://{_URL_CHAR}++"
 _WWW_URL: Final = rf"(?<![\w.@/\-])[Ww][Ww][Ww]\.{_URL_CHAR}++"
@@ -19,7 +20,7 @@ _URLS = re.compile(_SCHEME_URL)
 _URLS_WITH_WWW = re.compile(f"{_SCHEME_URL}|{_WWW_URL}")
 
 # Trailing characters that belong to the sentence, not the link.
-_TRAILING_PUNCTUATION: Final = ".,;:!?'\u2019"
+_TRAILING_PUNCTUATION: Final = ".,;:!?'"
 _CLOSERS: Final = {")": "(", "]": "[", "}": "{"}
 
 
@@ -27,7 +28,7 @@ def rewrite_text(text: str, session: LinkSession, *, enabled: bool, prefix_www: 
     """Return text with every trackable URL replaced by its tracked URL."""
     edits: list[Edit] = []
     for start, end in find_urls(text, prefix_www=prefix_www):
-        tracked = session.link(text[start:end], LOCATION_TEXT, enabled=enabled)
+        tracked = session.link(text[start:end], LOCATION_TEXT, enabled)
         if tracked is not None:
             edits.append((start, end, tracked))
     return apply_edits(text, edits)
@@ -49,12 +50,19 @@ def find_urls(text: str, *, prefix_www: bool) -> list[tuple[int, int]]:
 
 def _trim(url: str) -> str:
     """Drop sentence punctuation and closing brackets that have no opening partner."""
-    while url:
-        last = url[-1]
+    end = len(url)
+    # Closers minus openers in url[:end], per bracket kind, kept current as end moves
+    # (counting afresh at each step would be quadratic in a URL ending in many ")").
+    unbalanced = {
+        closer: url.count(closer) - url.count(opener) for closer, opener in _CLOSERS.items()
+    }
+    while end:
+        last = url[end - 1]
         if last in _TRAILING_PUNCTUATION:
-            url = url[:-1]
-        elif last in _CLOSERS and url.count(_CLOSERS[last]) < url.count(last):
-            url = url[:-1]
+            end -= 1
+        elif last in _CLOSERS and unbalanced[last] > 0:
+            unbalanced[last] -= 1
+            end -= 1
         else:
             break
-    return url
+    return url[:end]

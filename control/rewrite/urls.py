@@ -13,11 +13,14 @@ from control.rewrite.model import SKIP_MALFORMED, SKIP_PLACEHOLDER, SKIP_SCHEME
 # space"), so a template's stray newline around a URL does not make the link malformed.
 C0_OR_SPACE: Final = "".join(chr(code) for code in range(0x21))
 
-_PLACEHOLDER = re.compile(
-    r"\{\{.*?\}\}|\{%.*?%\}|\*\|.*?\|\*|%%.+?%%|\[\[.*?\]\]",
-    re.DOTALL,
+# Template placeholders as (opener, closer, least characters between).
+_PLACEHOLDERS: Final = (
+    ("{{", "}}", 0),
+    ("{%", "%}", 0),
+    ("*|", "|*", 0),
+    ("%%", "%%", 1),
+    ("[[", "]]", 0),
 )
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 _HTTP_SCHEME = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?:")
 _WWW = re.compile(r"[Ww][Ww][Ww]\.")
 
@@ -45,78 +48,84 @@ _HTTP_URL = re.compile(
 )
 _AUTHORITY = re.compile(r"[^/?#]*+//[^/?#]*+")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
-_LAST_LABEL_NUMBER = re.compile(r"(?:^|\.)(?:[0-9]+|0[xX][0-9A-Fa-f]*)\.?$")
+_DIGIT_OR_DOT: Final = "0123456789."
+_LAST_LABEL_NUMBER = re.compile(r"(?:^|\.)(?:[0-9]+|0[xX][0-9A-Fa-f]*)\.?\Z")
 
-# Visible link text that a mail client would read as a URL or a host name.
+# Visible link text that a mail client would read as a URL or a host name. Labels are
+# matched possessively (a label may not end in "-" or "_"), so long text stays linear.
 _VISIBLE_URL = re.compile(
-    r"[A-Za-z][A-Za-z0-9+.\-]*://\S*"
-    r"|[Ww][Ww][Ww]\.\S+"
-    r"|(?:[^\W_](?:[\w\-]*[^\W_])?\.)+[^\W\d_]{2,63}\.?(?::[0-9]+)?(?:[/?#]\S*)?"
+    r"[A-Za-z][A-Za-z0-9+.\-]*+://\S*+"
+    r"|[Ww][Ww][Ww]\.\S++"
+    r"|(?:[^\W_][\w\-]*+(?<![_\-])\.)++[^\W\d_]{2,63}(?::[0-9]++)?(?:[/?#]\S*+)?"
 )
 
 
 class Destination:
-    """An http(s) link that passed every check: where it goes, and the host to compare."""
+    """An http(s) link that passed every check: where it goes, and (lazily) its host."""
 
-    __slots__ = ("host", "url")
+    __slots__ = ("_match", "url")
 
-    def __init__(self, url: str, host: str) -> None:
-        self.url = url
-        self.host = host
+    def __init__(self, match: re.Match[str]) -> None:
+        self._match = match
+        self.url = match.string
+
+    @property
+    def host(self) -> str:
+        """Lower-cased host, with ":port" when the URL names one."""
+        host, port = self._match.groups()
+        host = host.lower().rstrip(".")
+        return f"{host}:{port}" if port else host
 
 
 def has_placeholder(value: str) -> bool:
     """True when a template placeholder ({{x}}, {%x%}, *|x|*, %%x%%, [[x]]) is left in."""
-    # Substring tests first: they reject almost every real URL far faster than the regex.
-    if "{" in value or "%%" in value or "*|" in value or "[[" in value:
-        return _PLACEHOLDER.search(value) is not None
+    for opener, closer, least in _PLACEHOLDERS:
+        # If the first opener has no closer after it, no later one has: linear time.
+        start = value.find(opener)
+        if start >= 0 and value.find(closer, start + len(opener) + least) >= 0:
+            return True
     return False
 
 
 def check_link(found: str, prefix_www: bool) -> Destination | str:
     """Return the destination of a link, or the skip code that keeps it untouched."""
-    if has_placeholder(found):
-        return SKIP_PLACEHOLDER
     if not found.startswith(("https://", "http://")) and not _HTTP_SCHEME.match(found):
-        if prefix_www and _WWW.match(found):
-            found = "http://" + found
-        else:
+        if has_placeholder(found):
+            return SKIP_PLACEHOLDER
+        if not (prefix_www and _WWW.match(found)):
             return SKIP_SCHEME  # mailto:, tel:, #anchor, relative, protocol-relative, ...
+        found = "http://" + found
     url = found if found.isascii() else _encode_non_ascii(found)
-    if url is None:
-        return SKIP_MALFORMED
-    host = _checked_host(url)
-    return SKIP_MALFORMED if host is None else Destination(url, host)
+    match = None if url is None else _well_formed(url)
+    if url is None or match is None:
+        return SKIP_PLACEHOLDER if has_placeholder(found) else SKIP_MALFORMED
+    # Of the placeholders only *|x|* and [[x]] fit the URL grammar; test for them last,
+    # as well-formed links are the common case.
+    if ("*|" in url or "[[" in url) and has_placeholder(url):
+        return SKIP_PLACEHOLDER
+    return Destination(match)
 
 
-def is_http_scheme_or_www(found: str) -> bool:
-    """Cheap pre-check used by callers that only care about trackable-looking links."""
-    return _HTTP_SCHEME.match(found) is not None or _WWW.match(found) is not None
-
-
-def has_scheme(found: str) -> bool:
-    return _SCHEME.match(found) is not None
-
-
-def _checked_host(url: str) -> str | None:
-    """Lower-cased host[:port] of a well-formed http(s) URL, or None when malformed."""
+def _well_formed(url: str) -> re.Match[str] | None:
+    """The match of a well-formed http(s) URL (groups: host, port), or None."""
     match = _HTTP_URL.fullmatch(url)
     if match is None:
         return None
     host, port = match.groups()
-    host = host.lower().rstrip(".")
-    if host.startswith("["):
+    if host[-1] == "]":
         try:
             ipaddress.IPv6Address(host[1:-1])
         except ValueError:
             return None
-    elif (host[-1:].isdigit() or "0x" in host) and _LAST_LABEL_NUMBER.search(host) and not _is_ipv4(host):
+    elif (
+        (host[-1] in _DIGIT_OR_DOT or "0x" in host or "0X" in host)
+        and _LAST_LABEL_NUMBER.search(host)
+        and not _is_ipv4(host.rstrip("."))
+    ):
         return None  # browsers parse a host ending in a number as IPv4, and fail
-    if port:
-        if int(port) > 65535:
-            return None
-        return f"{host}:{port}"
-    return host
+    if port and int(port) > 65535:
+        return None
+    return match
 
 
 def _is_ipv4(host: str) -> bool:
@@ -167,22 +176,28 @@ def is_click_host(host: str, click_hosts: frozenset[str]) -> bool:
 
 def looks_like_url(visible_text: str) -> bool:
     """True when link text reads as a URL or host name (mail clients compare it to href)."""
-    return _VISIBLE_URL.fullmatch(visible_text) is not None
+    if "." not in visible_text and ":" not in visible_text:
+        return False  # "Shop now": every URL or host name has one or the other
+    return _VISIBLE_URL.fullmatch(visible_text.removesuffix(".")) is not None
 
 
-def encode_params(params: dict[str, str]) -> tuple[tuple[str, str], ...]:
-    """Pre-encode extra query parameters once per message: (name, "name=value") pairs."""
-    return tuple((name, f"{quote(name, safe='')}={quote(value, safe='')}") for name, value in params.items())
+Params = tuple[tuple[str, str], ...]  # (name, "name=value" percent-encoded)
 
 
-def append_params(url: str, params: tuple[tuple[str, str], ...]) -> str:
+def encode_params(params: dict[str, str]) -> Params:
+    """Pre-encode extra query parameters once per message."""
+    return tuple(
+        (name, f"{quote(name, safe='')}={quote(value, safe='')}") for name, value in params.items()
+    )
+
+
+def append_params(url: str, params: Params) -> str:
     """Add parameters the URL does not already carry, before its fragment."""
     if not params:
         return url
     before_fragment, hash_mark, fragment = url.partition("#")
     _, question, query = before_fragment.partition("?")
-    present = {unquote_plus(pair.partition("=")[0]) for pair in query.split("&")} if question else set()
-    extra = "&".join(pair for name, pair in params if name not in present)
+    extra = "&".join(pair for name, pair in params if not _has_key(query, name))
     if not extra:
         return url
     if not question:
@@ -192,3 +207,13 @@ def append_params(url: str, params: tuple[tuple[str, str], ...]) -> str:
     else:
         joined = f"{before_fragment}&{extra}"
     return joined + hash_mark + fragment
+
+
+def _has_key(query: str, name: str) -> bool:
+    if "%" not in query and "+" not in query:
+        # Every key is spelled literally: substring tests decide without splitting.
+        if name not in query:
+            return False
+        padded = f"&{query}&"
+        return f"&{name}=" in padded or f"&{name}&" in padded
+    return any(unquote_plus(pair.partition("=")[0]) == name for pair in query.split("&"))

@@ -1,0 +1,1 @@
+"""Tests of control.rewrite: rules, properties, and the template corpus."""

@@ -1,0 +1,125 @@
+"""Text-body rules of issue 3: URL boundaries, www. handling, reports and tokens."""
+
+from __future__ import annotations
+
+import pytest
+
+from control.rewrite import RewriteOptions
+from control.rewrite.text import find_urls
+from tests.rewrite.helpers import opened, reasons, rewrite
+
+
+def urls_in(text: str, prefix_www: bool = False) -> list[str]:
+    return [text[start:end] for start, end in find_urls(text, prefix_www=prefix_www)]
+
+
+@pytest.mark.parametrize(
+    ("text", "urls"),
+    [
+        ("See https://e.com/a.", ["https://e.com/a"]),
+        (
+            "https://e.com/a, https://e.com/b; https://e.com/c: end",
+            ["https://e.com/a", "https://e.com/b", "https://e.com/c"],
+        ),
+        ("Really https://e.com/a?! Yes https://e.com/b!", ["https://e.com/a", "https://e.com/b"]),
+        ("(https://e.com/a)", ["https://e.com/a"]),
+        (
+            "(see https://en.wikipedia.org/wiki/Tomato_(disambiguation))",
+            ["https://en.wikipedia.org/wiki/Tomato_(disambiguation)"],
+        ),
+        ("https://e.com/wiki/A_(b), next", ["https://e.com/wiki/A_(b)"]),
+        ("<https://e.com/a?x=1>", ["https://e.com/a?x=1"]),
+        ('"https://e.com/a"', ["https://e.com/a"]),
+        ("'https://e.com/a'", ["https://e.com/a"]),
+        (
+            "\u201chttps://e.com/a\u201d and \u2018https://e.com/b\u2019",
+            ["https://e.com/a", "https://e.com/b"],
+        ),
+        ("«https://e.com/a»", ["https://e.com/a"]),
+        (
+            "https://e.com/a\u2019s page, https://e.com/b\u2026",
+            ["https://e.com/a", "https://e.com/b"],
+        ),
+        ("[link](https://e.com/a)", ["https://e.com/a"]),
+        ("[https://e.com/a]", ["https://e.com/a"]),
+        ("https://e.com/a?b=[1]", ["https://e.com/a?b=[1]"]),
+        ("HTTPS://E.COM/A", ["HTTPS://E.COM/A"]),
+        ("https://e.com/a...", ["https://e.com/a"]),
+        ("访问https://e.com/a。谢谢", ["https://e.com/a"]),
+        ("xhttps://e.com/a and mailto:x@e.com and ftp://e.com/", []),
+        ("a bare https:// alone, and https://.", []),
+        ("https://e.com/very/long-\n  wrapped/part", ["https://e.com/very/long-"]),
+        ("https://e.com/a\r\nhttps://e.com/b", ["https://e.com/a", "https://e.com/b"]),
+        ("https://e.com/a\thttps://e.com/b", ["https://e.com/a", "https://e.com/b"]),
+        ("url=https://e.com/a&b=1", ["https://e.com/a&b=1"]),
+    ],
+)
+def test_url_boundaries(text: str, urls: list[str]) -> None:
+    assert urls_in(text) == urls
+
+
+@pytest.mark.parametrize(
+    ("text", "urls"),
+    [
+        ("Visit www.e.com/a!", ["www.e.com/a"]),
+        ("WWW.E.COM and https://www.e.com/b", ["WWW.E.COM", "https://www.e.com/b"]),
+        ("mail me at x@www.e.com or foo.www.e.com", []),
+        ("www. is not a link", []),
+    ],
+)
+def test_www_urls_when_enabled(text: str, urls: list[str]) -> None:
+    assert urls_in(text, prefix_www=True) == urls
+    assert all(url.lower().startswith("https://") for url in urls_in(text))
+
+
+def test_text_links_are_rewritten_in_place() -> None:
+    text = "Hi,\r\nsee (https://e.com/a?x=1&y=2), or <https://e.com/b>.\r\nBye"
+    result = rewrite(text=text)
+    first, second = result.links
+    assert result.text == text.replace("https://e.com/a?x=1&y=2", first.tracked_url or "").replace(
+        "https://e.com/b", second.tracked_url or ""
+    )
+    assert opened(first.tracked_url or "").url == "https://e.com/a?x=1&y=2"
+    assert opened(second.tracked_url or "").body.location == 1
+    assert first.location == second.location == "text"
+
+
+def test_text_www_gets_http_and_params() -> None:
+    options = RewriteOptions(prefix_www=True, url_params={"utm_source": "mail"})
+    result = rewrite(text="Go to www.e.com/shop.", options=options)
+    link = result.links[0]
+    assert link.original_url == "www.e.com/shop"
+    assert opened(link.tracked_url or "").url == "http://www.e.com/shop?utm_source=mail"
+    assert result.text == f"Go to {link.tracked_url}."
+
+
+def test_text_skips_are_reported_and_untouched() -> None:
+    text = (
+        "a https://e.com/?u={{id}} b https://e.com/%zz c https://click.example.com/x/AAA "
+        "d https://e.com/?m=*|ID|*"
+    )
+    result = rewrite(
+        text=text, options=RewriteOptions(click_hosts=frozenset({"click.example.com"}))
+    )
+    assert reasons(result) == ["placeholder", "malformed", "already_tracked", "placeholder"]
+    assert result.text == text
+
+
+def test_non_ascii_paths_in_text_are_encoded_for_the_token() -> None:
+    result = rewrite(text="Kategorie: https://shop.example.de/küche?sort=neu")
+    link = result.links[0]
+    assert link.original_url == "https://shop.example.de/küche?sort=neu"
+    assert opened(link.tracked_url or "").url == "https://shop.example.de/k%C3%BCche?sort=neu"
+
+
+def test_text_tracking_can_be_switched_off() -> None:
+    text = "https://e.com/a"
+    result = rewrite(text=text, options=RewriteOptions(track_text=False))
+    assert result.text == text
+    assert reasons(result) == ["disabled"]
+
+
+def test_absent_bodies_stay_absent() -> None:
+    result = rewrite()
+    assert (result.html, result.text, result.links) == (None, None, [])
+    assert rewrite(html="", text="").links == []
