@@ -64,6 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     domain_add.add_argument("--default", action="store_true")
     domain_add.set_defaults(handler=cmd_domain_add)
 
+    keys = sub.add_parser("keys", help="signing keys").add_subparsers(required=True)
+    keys_rotate = keys.add_parser("rotate", help="publish a new key; active once edges hold it")
+    keys_rotate.add_argument("tenant")
+    keys_rotate.set_defaults(handler=cmd_keys_rotate)
+    keys_list = keys.add_parser("list", help="a tenant's keys and their states")
+    keys_list.add_argument("tenant")
+    keys_list.set_defaults(handler=cmd_keys_list)
+
     mint = sub.add_parser("mint", help="print a tracked URL for a tenant")
     mint.add_argument("tenant")
     mint.add_argument("url")
@@ -169,6 +177,39 @@ def cmd_domain_add(args: argparse.Namespace) -> int:
         print(f"clickgate: {exc}", file=sys.stderr)
         return 1
     print(domain.name)
+    return 0
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    from control.keys import rotate
+    from control.tenants import NotFound, find_tenant
+
+    settings = load_control_settings()
+    try:
+        with _session_factory(settings).begin() as session:
+            key = rotate(session, settings.sealer, find_tenant(session, args.tenant).id)
+            print(f"key {key.id} published; it becomes active once every connected edge holds it")
+    except NotFound as exc:
+        print(f"clickgate: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from control.db.models import SigningKey
+    from control.tenants import NotFound, find_tenant
+
+    try:
+        with _session_factory(load_control_settings())() as session:
+            tenant = find_tenant(session, args.tenant)
+            query = select(SigningKey).where(SigningKey.tenant_id == tenant.id)
+            for key in session.scalars(query.order_by(SigningKey.id)):
+                print(f"{key.id}\t{key.state}{' (pending)' if key.pending else ''}")
+    except NotFound as exc:
+        print(f"clickgate: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -118,6 +118,21 @@ class Cluster:
                 lambda: httpx.get(f"{self.edge_url}/readyz").status_code == 200, 30, "edge ready"
             )
 
+    def start_extra_edge(self, name: str) -> str:
+        """Another edge with its own port and data dir; returns its base URL."""
+        port = free_port()
+        self.start(
+            name,
+            "edge",
+            CLICKGATE_EDGE_PORT=str(port),
+            CLICKGATE_EDGE_METRICS_PORT=str(free_port()),
+            CLICKGATE_EDGE_DATA_DIR=str(self.tmp / name),
+            CLICKGATE_EDGE_EDGE_ID=name,
+        )
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: httpx.get(f"{url}/readyz").status_code == 200, 30, f"{name} ready")
+        return url
+
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
         proc = self.procs.pop(name)
         if proc.poll() is None:

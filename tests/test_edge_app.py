@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edge import token
 from edge.record import decode_record
@@ -130,3 +132,56 @@ def test_full_journal_still_redirects_and_counts_the_drop(tmp_path: Path) -> Non
     assert statuses == {302}
     assert state.metrics.dropped["journal_full"] > 0
     assert state.metrics.journaled + state.metrics.dropped["journal_full"] == 100
+
+
+OPEN_REDIRECT_CORPUS = [
+    "//evil.example",
+    "//evil.example/%2f..",
+    "/\\evil.example",
+    "/https://evil.example",
+    "/http:/evil.example",
+    "/evil.example/",
+    "/evil.example/AAAA",
+    "/%0d%0aLocation:%20https://evil.example",
+    "/\r\nLocation: https://evil.example",
+    "/example.com/" + "A" * 64,
+    "/./example.com",
+    "/..%2f..%2fevil",
+    "/?url=https://evil.example",
+    "/redirect?to=https://evil.example",
+    "/javascript:alert(1)",
+    "/%00",
+    "/" + "\x00" * 10,
+]
+
+
+@pytest.mark.parametrize("path", OPEN_REDIRECT_CORPUS)
+def test_open_redirect_corpus_never_redirects(tmp_path: Path, path: str) -> None:
+    app = app_for(make_state(tmp_path))
+    for method in ("GET", "HEAD"):
+        response = call(app, path, method=method)
+        assert not 300 <= response.status < 400
+        assert "location" not in response.headers
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(min_size=0, max_size=300))
+def test_no_path_without_a_valid_token_redirects(
+    tmp_path_factory: pytest.TempPathFactory, path: str
+) -> None:
+    app = app_for(make_state(tmp_path_factory.mktemp("fuzz")))
+    response = call(app, "/" + path)
+    assert not 300 <= response.status < 400
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=200))
+def test_location_is_always_a_safe_http_url(rest: str) -> None:
+    url = "https://example.com/" + rest
+    path = token.mint(KEY_ID, KEY, url)
+    opened = token.open_token(path, {KEY_ID: KEY})
+    assert opened is not None
+    location = opened.url
+    assert location == url
+    assert not any(c in location for c in "\r\n\x00 ")
+    assert location.startswith(("http://", "https://"))

@@ -18,6 +18,14 @@ from control.api.auth import tenant_from_request
 from control.api.clicks import message_clicks
 from control.api.context import AppContext, Ctx
 from control.api.errors import handle_http, handle_unexpected
+from control.api.keys import (
+    create_revocation,
+    list_keys,
+    list_revocations,
+    remove_revocation,
+    revoke_signing_key,
+    rotate_key,
+)
 from control.api.links import create_link
 from control.db.engine import make_engine, make_sessionmaker
 from control.metrics import ControlMetrics
@@ -62,7 +70,19 @@ def build_app(ctx: AppContext, with_grpc: bool = True) -> Litestar:
                 await server.stop(grace=5)
 
     return Litestar(
-        route_handlers=[openapi_document, healthz, metrics, create_link, message_clicks],
+        route_handlers=[
+            openapi_document,
+            healthz,
+            metrics,
+            create_link,
+            message_clicks,
+            list_keys,
+            rotate_key,
+            revoke_signing_key,
+            create_revocation,
+            list_revocations,
+            remove_revocation,
+        ],
         dependencies={
             "ctx": Provide(lambda: ctx, use_cache=True, sync_to_thread=False),
             "tenant_id": Provide(tenant_from_request, sync_to_thread=True),

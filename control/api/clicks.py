@@ -25,6 +25,7 @@ class ClickOut(msgspec.Struct, kw_only=True):
     user_agent: str
     referer: str
     method: str
+    status: int  # 302 redirected, 410 blocked by a revocation
     domain: str
     recipient: str
 
@@ -47,6 +48,7 @@ def click_out(row: Click) -> ClickOut:
         user_agent=row.user_agent,
         referer=row.referer,
         method=row.method,
+        status=row.status,
         domain=row.host,
         recipient=row.recipient,
     )
