@@ -48,7 +48,7 @@ class LaggingEdge:
             pass
 
     def close(self) -> None:
-        self.call.cancel()
+        self.call.cancel()  # type: ignore[no-untyped-call]
         self.channel.close()
 
 
