@@ -1,0 +1,1 @@
+"""The servers the redirect benchmark compares: bare Granian, our edge, Starlette, nginx."""
