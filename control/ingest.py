@@ -1,22 +1,26 @@
-"""Store shipped click records exactly once: insert, ignoring click ids already stored."""
+"""Store shipped click records exactly once, enriched: insert, ignoring stored click ids."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import msgspec
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from control.bursts import reclassify_new_clicks
 from control.clock import now_ms
-from control.db.models import SigningKey
+from control.db.models import SigningKey, Tenant
+from control.enrich import Enricher
 from control.keys import key_secret
 from control.store import insert_new_clicks
 from edge import token
-from edge.record import decode_record
+from edge.record import ClickRecord, decode_record
 from edge.sealing import Sealer
 
 _encode_json = msgspec.json.Encoder().encode
+TENANT_CACHE_SECONDS = 30.0  # how soon a tenant's privacy switch reaches ingest
 
 
 class IngestResult(msgspec.Struct):
@@ -25,15 +29,88 @@ class IngestResult(msgspec.Struct):
     rejected: list[tuple[int, str]] = []
 
 
-class KeyCache:
-    """Key id -> (tenant, secret). Key material never changes once created, so caching
-    is safe; a revoked key's clicks were already refused by the edge."""
+class Ingestor:
+    """Decodes, re-verifies and enriches records; caches keys and tenant switches."""
 
-    def __init__(self, sealer: Sealer) -> None:
+    def __init__(self, sealer: Sealer, enricher: Enricher) -> None:
         self.sealer = sealer
-        self._keys: dict[int, tuple[int, bytes]] = {}
+        self.enricher = enricher
+        self._keys: dict[int, tuple[int, bytes]] = {}  # key material never changes
+        self._truncate: dict[int, tuple[bool, float]] = {}
 
-    def get(self, session: Session, key_id: int) -> tuple[int, bytes] | None:
+    def ingest(self, session: Session, edge_id: str, records: list[bytes]) -> IngestResult:
+        """Insert a batch in one transaction: all of it is stored, or none of it."""
+        result = IngestResult()
+        received = now_ms()
+        rows: list[tuple[Any, ...]] = []
+        for index, record in enumerate(records):
+            row = self.to_row(session, record, edge_id, received)
+            if isinstance(row, str):
+                result.rejected.append((index, row))
+            else:
+                rows.append(row)
+        inserted = insert_new_clicks(session, rows)
+        if inserted:
+            new = set(inserted)
+            reclassify_new_clicks(session, [row for row in rows if row[0] in new])
+        result.inserted = len(inserted)
+        result.duplicates = len(rows) - len(inserted)
+        return result
+
+    def to_row(
+        self, session: Session, record: bytes, edge_id: str, received: int
+    ) -> tuple[Any, ...] | str:
+        """A clicks row (store.CLICK_COLUMNS order) from one journal record, or why not."""
+        try:
+            click = decode_record(record)
+            key_id, body = token.decode_raw(click.netloc, click.token)
+        except (msgspec.DecodeError, IndexError, ValueError):
+            return "malformed"
+        key = self.key(session, key_id)
+        if key is None:
+            return "unknown_key"
+        if not token.verify_raw(click.netloc, click.token, key[1]):
+            return "bad_token"  # the edge verified it; re-checking keeps a broken edge honest
+        found = self.enrich(session, click, key[0], body.sent_at)
+        location = token.LOCATIONS[body.location] if body.location < 2 else "html"
+        return (
+            click.click_id.hex(),
+            key[0],
+            key_id,
+            click.time_ms,
+            received,
+            edge_id[:200],
+            click.status,
+            click.method.decode("latin-1")[:8],
+            click.host.decode("latin-1").partition(":")[0][:253],
+            token.destination(click.netloc, body),
+            body.message_id[:200],
+            body.link_index,
+            location,
+            _encode_json(list(body.tags)).decode(),
+            body.sent_at,
+            body.recipient[:200],
+            found.ip,
+            click.user_agent.decode("utf-8", "replace"),
+            click.referer.decode("utf-8", "replace"),
+            click.accept_language.decode("latin-1")[:200],
+            click.purpose.decode("latin-1")[:64],
+            *_enrichment_columns(found),
+        )
+
+    def enrich(self, session: Session, click: ClickRecord, tenant_id: int, sent_at: int) -> Any:
+        return self.enricher.enrich(
+            ip=click.ip,
+            user_agent=click.user_agent.decode("utf-8", "replace"),
+            method=click.method.decode("latin-1"),
+            purpose=click.purpose.decode("latin-1"),
+            time_ms=click.time_ms,
+            sent_at_s=sent_at,
+            truncate_ip=self.truncates(session, tenant_id),
+        )
+
+    def key(self, session: Session, key_id: int) -> tuple[int, bytes] | None:
+        """(tenant, secret) of a key id; a revoked key's clicks never left the edge."""
         found = self._keys.get(key_id)
         if found is None:
             row = session.scalar(select(SigningKey).where(SigningKey.id == key_id))
@@ -42,59 +119,31 @@ class KeyCache:
             found = self._keys[key_id] = (row.tenant_id, key_secret(self.sealer, row))
         return found
 
+    def truncates(self, session: Session, tenant_id: int) -> bool:
+        cached = self._truncate.get(tenant_id)
+        if cached is not None and time.monotonic() - cached[1] < TENANT_CACHE_SECONDS:
+            return cached[0]
+        flag = session.scalar(select(Tenant.truncate_ips).where(Tenant.id == tenant_id))
+        value = True if flag is None else bool(flag)  # unknown: the private choice
+        self._truncate[tenant_id] = (value, time.monotonic())
+        return value
 
-def to_row(
-    record: bytes, edge_id: str, received: int, keys: KeyCache, session: Session
-) -> tuple[Any, ...] | str:
-    """A clicks-table row (in store.CLICK_COLUMNS order) from one journal record, or a
-    rejection reason."""
-    try:
-        click = decode_record(record)
-        key_id, body = token.decode_raw(click.netloc, click.token)
-    except (msgspec.DecodeError, IndexError, ValueError):
-        return "malformed"
-    key = keys.get(session, key_id)
-    if key is None:
-        return "unknown_key"
-    if not token.verify_raw(click.netloc, click.token, key[1]):
-        return "bad_token"  # the edge verified it; re-checking keeps a broken edge from lying
+
+def _enrichment_columns(e: Any) -> tuple[Any, ...]:
     return (
-        click.click_id.hex(),
-        key[0],
-        key_id,
-        click.time_ms,
-        received,
-        edge_id[:200],
-        click.status,
-        click.method.decode("latin-1")[:8],
-        click.host.decode("latin-1").partition(":")[0][:253],
-        token.destination(click.netloc, body),
-        body.message_id[:200],
-        body.link_index,
-        token.LOCATIONS[body.location] if body.location < 2 else "html",
-        _encode_json(list(body.tags)).decode(),
-        body.sent_at,
-        body.recipient[:200],
-        click.ip[:45],
-        click.user_agent.decode("utf-8", "replace"),
-        click.referer.decode("utf-8", "replace"),
-        click.accept_language.decode("latin-1")[:200],
-        click.purpose.decode("latin-1")[:64],
+        e.browser[:100],
+        e.browser_version[:50],
+        e.os[:100],
+        e.os_version[:50],
+        e.device[:100],
+        e.platform,
+        e.email_client[:50],
+        e.country[:2],
+        e.region[:100],
+        e.city[:100],
+        e.asn,
+        e.as_org[:200],
+        e.is_bot,
+        _encode_json(list(e.bot_reasons)).decode(),
+        e.bot_confidence,
     )
-
-
-def ingest(session: Session, edge_id: str, records: list[bytes], keys: KeyCache) -> IngestResult:
-    """Insert a batch in one transaction: all of it is stored, or none of it."""
-    result = IngestResult()
-    received = now_ms()
-    rows: list[tuple[Any, ...]] = []
-    for index, record in enumerate(records):
-        row = to_row(record, edge_id, received, keys, session)
-        if isinstance(row, str):
-            result.rejected.append((index, row))
-        else:
-            rows.append(row)
-    inserted = insert_new_clicks(session, rows)
-    result.inserted = len(inserted)
-    result.duplicates = len(rows) - len(inserted)
-    return result

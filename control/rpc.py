@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from control.clock import now_ms
 from control.db.models import ConfigRevision, Domain, EdgeStatus, Revocation, SigningKey
-from control.ingest import IngestResult, KeyCache, ingest
+from control.ingest import Ingestor, IngestResult
 from control.keys import key_secret, promote_ready
 from control.metrics import ControlMetrics
 from edge.sealing import Sealer
@@ -43,10 +43,14 @@ def _authorized(context: grpc.aio.ServicerContext[Any, Any], token: str) -> bool
 
 class IngestService(ingest_pb2_grpc.IngestServicer):
     def __init__(
-        self, sessions: sessionmaker[Session], token: str, metrics: ControlMetrics, sealer: Sealer
+        self,
+        sessions: sessionmaker[Session],
+        token: str,
+        metrics: ControlMetrics,
+        ingestor: Ingestor,
     ) -> None:
         self.sessions, self.token, self.metrics = sessions, token, metrics
-        self.keys = KeyCache(sealer)
+        self.ingestor = ingestor
         # SQLite has one writer; serialising here beats piling up on its busy timeout.
         self.write_lock = asyncio.Lock()
 
@@ -76,7 +80,7 @@ class IngestService(ingest_pb2_grpc.IngestServicer):
 
     def _store(self, edge_id: str, records: list[bytes]) -> IngestResult:
         with self.sessions.begin() as session:
-            return ingest(session, edge_id, records, self.keys)
+            return self.ingestor.ingest(session, edge_id, records)
 
 
 class ConfigService(config_pb2_grpc.ConfigServicer):
@@ -183,13 +187,14 @@ async def start_grpc(
     port: int,
     token: str,
     metrics: ControlMetrics,
-    sealer: Sealer,
+    ingestor: Ingestor,
 ) -> tuple[grpc.aio.Server, int]:
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 << 20)])
     ingest_pb2_grpc.add_IngestServicer_to_server(
-        IngestService(sessions, token, metrics, sealer), server
+        IngestService(sessions, token, metrics, ingestor), server
     )
-    config_pb2_grpc.add_ConfigServicer_to_server(ConfigService(sessions, token, sealer), server)
+    config_servicer = ConfigService(sessions, token, ingestor.sealer)
+    config_pb2_grpc.add_ConfigServicer_to_server(config_servicer, server)
     # Standard gRPC health checking, for Kubernetes grpc probes and load balancers.
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

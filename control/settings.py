@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
+
 import msgspec
 
 from edge.envconfig import invalid, load
@@ -21,6 +24,9 @@ class ControlSettings(msgspec.Struct, kw_only=True, frozen=True):
     click_port: int = 0  # port in tracked URLs; 0 for the scheme's default
     data_dir: str = "var"
     master_key: str  # base64 of 32 random bytes; seals signing keys at rest (required)
+    geoip_db: str = ""  # MaxMind-format country/city database; empty: unknown geography
+    asn_db: str = ""  # MaxMind-format ASN database (optional)
+    scanner_cidrs: list[str] = []  # mail-scanner networks; empty: the built-in seed list
 
     def __post_init__(self) -> None:
         for field in ("api_port", "grpc_port", "click_port"):
@@ -31,6 +37,15 @@ class ControlSettings(msgspec.Struct, kw_only=True, frozen=True):
             raise invalid("click_scheme", "must be http or https")
         if not self.database_url.startswith(("sqlite", "postgresql")):
             raise invalid("database_url", "must be a sqlite:// or postgresql:// URL")
+        for field in ("geoip_db", "asn_db"):
+            path = getattr(self, field)
+            if path and not os.path.isfile(path):
+                raise invalid(field, f"no such file: {path}")
+        for cidr in self.scanner_cidrs:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise invalid("scanner_cidrs", f"not a CIDR: {cidr!r}") from None
         try:
             parse_key(self.master_key)
         except ValueError as exc:

@@ -39,6 +39,21 @@ CLICK_COLUMNS = (
     "referer",
     "accept_language",
     "purpose",
+    "browser",
+    "browser_version",
+    "os",
+    "os_version",
+    "device",
+    "platform",
+    "email_client",
+    "country",
+    "region",
+    "city",
+    "asn",
+    "as_org",
+    "is_bot",
+    "bot_reasons",
+    "bot_confidence",
 )
 _COLS = ", ".join(CLICK_COLUMNS)
 _SQLITE_INSERT = f"INSERT INTO clicks ({_COLS}) VALUES ({', '.join('?' * len(CLICK_COLUMNS))})"

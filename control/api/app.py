@@ -28,6 +28,8 @@ from control.api.keys import (
 )
 from control.api.links import create_link
 from control.db.engine import make_engine, make_sessionmaker
+from control.enrich import Enricher
+from control.ingest import Ingestor
 from control.metrics import ControlMetrics
 from control.rpc import promote_keys_forever, start_grpc
 from control.settings import ControlSettings, load_control_settings
@@ -56,8 +58,9 @@ def build_app(ctx: AppContext, with_grpc: bool = True) -> Litestar:
         server = None
         if with_grpc:
             s = ctx.settings
+            ingestor = Ingestor(ctx.sealer, ctx.enricher)
             server, port = await start_grpc(
-                ctx.sessions, s.grpc_host, s.grpc_port, s.control_token, ctx.metrics, ctx.sealer
+                ctx.sessions, s.grpc_host, s.grpc_port, s.control_token, ctx.metrics, ingestor
             )
             log.info("gRPC listening on %s:%d", s.grpc_host, port)
         jobs = [asyncio.create_task(promote_keys_forever(ctx.sessions))] if with_grpc else []
@@ -106,9 +109,11 @@ def build_app(ctx: AppContext, with_grpc: bool = True) -> Litestar:
 
 def make_context(settings: ControlSettings) -> AppContext:
     engine = make_engine(settings.database_url)
-    return AppContext(
-        settings, engine, make_sessionmaker(engine), ControlMetrics(), settings.sealer
+    enricher = Enricher(
+        settings.geoip_db or None, settings.asn_db or None, settings.scanner_cidrs or None
     )
+    sessions = make_sessionmaker(engine)
+    return AppContext(settings, engine, sessions, ControlMetrics(), settings.sealer, enricher)
 
 
 def create_app() -> Litestar:

@@ -13,6 +13,24 @@ from control.api.context import Ctx, TenantId
 from control.db.models import Click
 
 
+class ClientOut(msgspec.Struct, kw_only=True):
+    browser: str
+    browser_version: str
+    os: str
+    os_version: str
+    device: str
+    platform: str  # Desktop, Mobile, Tablet, WebMail, Unknown
+    email_client: str
+
+
+class GeoOut(msgspec.Struct, kw_only=True):
+    country: str
+    region: str
+    city: str
+    asn: int
+    as_org: str
+
+
 class ClickOut(msgspec.Struct, kw_only=True):
     click_id: str
     time: str  # RFC 3339, UTC
@@ -28,6 +46,11 @@ class ClickOut(msgspec.Struct, kw_only=True):
     status: int  # 302 redirected, 410 blocked by a revocation
     domain: str
     recipient: str
+    client: ClientOut
+    geo: GeoOut
+    is_bot: bool
+    bot_reasons: list[str]  # why: head_request, prefetch, known_bot_ua, scanner_network, ...
+    bot_confidence: float
 
 
 class MessageClicks(msgspec.Struct):
@@ -51,6 +74,21 @@ def click_out(row: Click) -> ClickOut:
         status=row.status,
         domain=row.host,
         recipient=row.recipient,
+        client=ClientOut(
+            browser=row.browser,
+            browser_version=row.browser_version,
+            os=row.os,
+            os_version=row.os_version,
+            device=row.device,
+            platform=row.platform,
+            email_client=row.email_client,
+        ),
+        geo=GeoOut(
+            country=row.country, region=row.region, city=row.city, asn=row.asn, as_org=row.as_org
+        ),
+        is_bot=row.is_bot,
+        bot_reasons=[str(r) for r in row.bot_reasons],
+        bot_confidence=row.bot_confidence,
     )
 
 

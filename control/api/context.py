@@ -8,6 +8,7 @@ from litestar.di import NamedDependency
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from control.enrich import Enricher
 from control.metrics import ControlMetrics
 from control.settings import ControlSettings
 from edge.sealing import Sealer
@@ -20,6 +21,7 @@ class AppContext:
     sessions: sessionmaker[Session]
     metrics: ControlMetrics
     sealer: Sealer
+    enricher: Enricher
 
 
 # Handler parameter types: injected by name (see the dependencies in control.api.app).

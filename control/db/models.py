@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -38,6 +39,7 @@ class Tenant(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     created_ms: Mapped[int] = mapped_column(BigInteger)
+    truncate_ips: Mapped[bool] = mapped_column(default=True)  # store /24 and /48 only
 
 
 class ApiKey(Base):
@@ -131,6 +133,22 @@ class Click(Base):
     referer: Mapped[str] = mapped_column(Text)
     accept_language: Mapped[str] = mapped_column(String(200))
     purpose: Mapped[str] = mapped_column(String(64))
+    # Enrichment (control.enrich), computed at ingest; "" and 0 mean unknown.
+    browser: Mapped[str] = mapped_column(String(100))
+    browser_version: Mapped[str] = mapped_column(String(50))
+    os: Mapped[str] = mapped_column(String(100))
+    os_version: Mapped[str] = mapped_column(String(50))
+    device: Mapped[str] = mapped_column(String(100))
+    platform: Mapped[str] = mapped_column(String(16))
+    email_client: Mapped[str] = mapped_column(String(50))
+    country: Mapped[str] = mapped_column(String(2))
+    region: Mapped[str] = mapped_column(String(100))
+    city: Mapped[str] = mapped_column(String(100))
+    asn: Mapped[int] = mapped_column(BigInteger)
+    as_org: Mapped[str] = mapped_column(String(200))
+    is_bot: Mapped[bool] = mapped_column()
+    bot_reasons: Mapped[list[Any]] = mapped_column(JSON)
+    bot_confidence: Mapped[float] = mapped_column(Float)
 
     __table_args__ = (
         Index("ix_clicks_tenant_message", "tenant_id", "message_id", "time_ms"),

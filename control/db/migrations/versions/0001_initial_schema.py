@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 11:32:52.790126
+Create Date: 2026-11-22 11:52:57.305022
 """
 
 from __future__ import annotations
@@ -42,6 +42,21 @@ def upgrade() -> None:
     sa.Column('referer', sa.Text(), nullable=False),
     sa.Column('accept_language', sa.String(length=200), nullable=False),
     sa.Column('purpose', sa.String(length=64), nullable=False),
+    sa.Column('browser', sa.String(length=100), nullable=False),
+    sa.Column('browser_version', sa.String(length=50), nullable=False),
+    sa.Column('os', sa.String(length=100), nullable=False),
+    sa.Column('os_version', sa.String(length=50), nullable=False),
+    sa.Column('device', sa.String(length=100), nullable=False),
+    sa.Column('platform', sa.String(length=16), nullable=False),
+    sa.Column('email_client', sa.String(length=50), nullable=False),
+    sa.Column('country', sa.String(length=2), nullable=False),
+    sa.Column('region', sa.String(length=100), nullable=False),
+    sa.Column('city', sa.String(length=100), nullable=False),
+    sa.Column('asn', sa.BigInteger(), nullable=False),
+    sa.Column('as_org', sa.String(length=200), nullable=False),
+    sa.Column('is_bot', sa.Boolean(), nullable=False),
+    sa.Column('bot_reasons', sa.JSON(), nullable=False),
+    sa.Column('bot_confidence', sa.Float(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_clicks')),
     sa.UniqueConstraint('click_id', name=op.f('uq_clicks_click_id'))
     )
@@ -66,6 +81,7 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('created_ms', sa.BigInteger(), nullable=False),
+    sa.Column('truncate_ips', sa.Boolean(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tenants')),
     sa.UniqueConstraint('name', name=op.f('uq_tenants_name'))
     )
