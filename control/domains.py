@@ -1,16 +1,22 @@
-"""Click domains: which host names serve which tenant's tracked links."""
+"""Click domains: which host names serve which tenant's tracked links, and their lifecycle."""
 
 from __future__ import annotations
 
 import re
 
-from sqlalchemy import select
+from clickgate.v1 import config_pb2
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from control.clock import now_ms
-from control.db.models import Domain
+from control.db.models import AcmeChallenge, Certificate, Domain
+from control.dnscheck import DnsResult
 from control.keys import bump_revision
 from control.tenants import Conflict, NotFound
+from edge.sealing import Sealer
+
+VERIFIED_RECHECK_MS = 6 * 3600_000  # a verified CNAME is confirmed every few hours
+MAX_RECHECK_MS = 3600_000  # a pending/failed domain is retried at least hourly
 
 _HOSTNAME = re.compile(
     r"(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
@@ -50,3 +56,132 @@ def domain_for(session: Session, tenant_id: int, name: str | None) -> Domain:
     if domain is None:
         raise NotFound(f"no click domain {name!r}" if name else "tenant has no click domain")
     return domain
+
+
+def register_domain(
+    session: Session, tenant_id: int, name: str, https_only: bool = False
+) -> Domain:
+    """A customer's domain, pending until its CNAME is seen; one tenant per domain."""
+    host = normalize(name)
+    if host.count(".") < 1:
+        raise ValueError(f"{host!r} is not a fully qualified domain name")
+    existing = session.scalar(select(Domain).where(Domain.name == host))
+    if existing is not None:
+        # Same message whoever owns it: do not reveal other tenants' domains.
+        raise Conflict(f"domain {host} is already registered")
+    domain = Domain(
+        tenant_id=tenant_id,
+        name=host,
+        created_ms=now_ms(),
+        custom=True,
+        dns_state="pending",
+        dns_reason="waiting for the first DNS check",
+        next_check_ms=0,
+        https_only=https_only,
+    )
+    session.add(domain)
+    session.flush()
+    return domain
+
+
+def tenant_domain(session: Session, tenant_id: int, name: str) -> Domain:
+    host = name.strip().rstrip(".").lower()
+    query = select(Domain).where(Domain.tenant_id == tenant_id, Domain.name == host)
+    domain = session.scalar(query)
+    if domain is None:
+        raise NotFound(f"no click domain {host!r}")
+    return domain
+
+
+def remove_domain(session: Session, tenant_id: int, name: str) -> None:
+    """Edges stop serving it (and its certificate) at the next revision; renewals stop."""
+    domain = tenant_domain(session, tenant_id, name)
+    session.execute(delete(AcmeChallenge).where(AcmeChallenge.domain_id == domain.id))
+    session.execute(delete(Certificate).where(Certificate.domain_id == domain.id))
+    session.delete(domain)
+    bump_revision(session)
+
+
+def record_check(session: Session, domain: Domain, result: DnsResult, base_ms: int) -> None:
+    """Store a DNS check's outcome and when to look again (exponential backoff on failure)."""
+    now = now_ms()
+    was_served = domain.verified_ms is not None
+    domain.checked_ms, domain.dns_reason = now, result.reason
+    if result.verified:
+        domain.dns_state, domain.dns_failures = "verified", 0
+        domain.verified_ms = domain.verified_ms or now
+        domain.next_check_ms = now + VERIFIED_RECHECK_MS
+    else:
+        domain.dns_state = "failed"
+        domain.dns_failures += 1
+        delay = min(base_ms * 2 ** min(domain.dns_failures - 1, 20), MAX_RECHECK_MS)
+        domain.next_check_ms = now + delay
+    if domain.verified_ms is not None and not was_served:
+        bump_revision(session)  # edges start serving the domain
+
+
+def due_for_check(session: Session, limit: int = 50) -> list[int]:
+    query = (
+        select(Domain.id)
+        .where(Domain.custom, Domain.next_check_ms <= now_ms())
+        .order_by(Domain.next_check_ms)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def snapshot_domains(session: Session) -> list[config_pb2.ClickDomain]:
+    """Platform domains, and customer domains once their CNAME has been seen."""
+    domains = session.scalars(select(Domain).order_by(Domain.id))
+    certified = set(
+        session.scalars(select(Certificate.domain_id).where(Certificate.chain_pem != ""))
+    )
+    return [
+        # HTTPS-only takes effect only with a certificate: never redirect to a TLS error.
+        config_pb2.ClickDomain(
+            name=d.name, tenant_id=d.tenant_id, https_only=d.https_only and d.id in certified
+        )
+        for d in domains
+        if not d.custom or d.verified_ms is not None
+    ]
+
+
+def set_https_only(session: Session, tenant_id: int, name: str, https_only: bool) -> Domain:
+    domain = tenant_domain(session, tenant_id, name)
+    if domain.https_only != https_only:
+        domain.https_only = https_only
+        bump_revision(session)
+    return domain
+
+
+def snapshot_challenges(session: Session) -> list[config_pb2.AcmeChallenge]:
+    rows = session.execute(
+        select(Domain.name, AcmeChallenge.token, AcmeChallenge.key_authorization)
+        .join(AcmeChallenge, AcmeChallenge.domain_id == Domain.id)
+        .where(Domain.custom, Domain.dns_state == "verified")
+        .order_by(AcmeChallenge.id)
+    )
+    return [
+        config_pb2.AcmeChallenge(domain=name, token=token, key_authorization=key_auth)
+        for name, token, key_auth in rows
+    ]
+
+
+def snapshot_certificates(session: Session, sealer: Sealer) -> list[config_pb2.TlsCertificate]:
+    from control.acme.store import certificate_key  # the acme package imports this module
+
+    rows = session.execute(
+        select(Domain.name, Certificate)
+        .join(Certificate, Certificate.domain_id == Domain.id)
+        .where(Certificate.chain_pem != "")
+        .order_by(Domain.id)
+    )
+    return [
+        config_pb2.TlsCertificate(
+            domain=name,
+            chain_pem=cert.chain_pem,
+            private_key_pem=certificate_key(sealer, cert),
+            not_after_ms=cert.not_after_ms or 0,
+        )
+        for name, cert in rows
+    ]

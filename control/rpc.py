@@ -18,7 +18,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from control.clock import now_ms
-from control.db.models import ConfigRevision, Domain, EdgeStatus, Revocation, SigningKey
+from control.db.models import ConfigRevision, EdgeStatus, Revocation, SigningKey
+from control.domains import snapshot_certificates, snapshot_challenges, snapshot_domains
 from control.ingest import Ingestor, IngestResult
 from control.keys import key_secret, promote_ready
 from control.metrics import ControlMetrics
@@ -140,7 +141,6 @@ class ConfigService(config_pb2_grpc.ConfigServicer):
         with self.sessions() as session:
             revision = session.scalar(select(ConfigRevision.revision).where(ConfigRevision.id == 1))
             keys = session.scalars(select(SigningKey).order_by(SigningKey.id)).all()
-            domains = session.scalars(select(Domain).order_by(Domain.id)).all()
             revocations = session.scalars(select(Revocation).order_by(Revocation.id)).all()
             return config_pb2.ConfigSnapshot(
                 revision=revision or 0,
@@ -154,9 +154,9 @@ class ConfigService(config_pb2_grpc.ConfigServicer):
                     )
                     for k in keys
                 ],
-                domains=[
-                    config_pb2.ClickDomain(name=d.name, tenant_id=d.tenant_id) for d in domains
-                ],
+                domains=snapshot_domains(session),
+                challenges=snapshot_challenges(session),
+                certificates=snapshot_certificates(session, self.sealer),
                 revocations=[
                     config_pb2.Revocation(kind=r.kind, tenant_id=r.tenant_id, value=r.value)
                     for r in revocations

@@ -27,6 +27,16 @@ class ControlSettings(msgspec.Struct, kw_only=True, frozen=True):
     geoip_db: str = ""  # MaxMind-format country/city database; empty: unknown geography
     asn_db: str = ""  # MaxMind-format ASN database (optional)
     scanner_cidrs: list[str] = []  # mail-scanner networks; empty: the built-in seed list
+    # Customer click domains (see control.domains, control.acme).
+    cname_target: str = ""  # host name customers CNAME to; empty: custom domains are off
+    dns_resolver: str = ""  # ip[:port] of the resolver for CNAME/CAA checks; empty: system
+    dns_recheck_seconds: float = 60.0  # first recheck of a pending/failed domain; doubles to 1 h
+    acme_directory: str = ""  # ACME directory URL; empty: no certificates are ordered
+    acme_ca_bundle: str = ""  # PEM file trusted for the ACME server; empty: system roots
+    acme_contact: str = ""  # e-mail address given to the CA
+    acme_caa_identities: list[str] = msgspec.field(default_factory=lambda: ["letsencrypt.org"])
+    acme_retry_seconds: float = 60.0  # first retry after a failed order; doubles to 6 h
+    acme_max_failed_validations: int = 5  # per domain per hour
 
     def __post_init__(self) -> None:
         for field in ("api_port", "grpc_port", "click_port"):
@@ -46,10 +56,27 @@ class ControlSettings(msgspec.Struct, kw_only=True, frozen=True):
                 ipaddress.ip_network(cidr, strict=False)
             except ValueError:
                 raise invalid("scanner_cidrs", f"not a CIDR: {cidr!r}") from None
+        self._check_domains()
         try:
             parse_key(self.master_key)
         except ValueError as exc:
             raise invalid("master_key", f"{exc} (use 32 random bytes, base64)") from None
+
+    def _check_domains(self) -> None:
+        if self.acme_ca_bundle and not os.path.isfile(self.acme_ca_bundle):
+            raise invalid("acme_ca_bundle", f"no such file: {self.acme_ca_bundle}")
+        if self.acme_directory and not self.acme_directory.startswith(("https://", "http://")):
+            raise invalid("acme_directory", "must be an https:// (or http:// for tests) URL")
+        if self.dns_resolver:
+            try:
+                parse_resolver(self.dns_resolver)
+            except ValueError as exc:
+                raise invalid("dns_resolver", str(exc)) from None
+        for field in ("dns_recheck_seconds", "acme_retry_seconds"):
+            if getattr(self, field) <= 0:
+                raise invalid(field, "must be positive")
+        if self.acme_max_failed_validations < 1:
+            raise invalid("acme_max_failed_validations", "must be at least 1")
 
     @property
     def sealer(self) -> Sealer:
@@ -58,6 +85,20 @@ class ControlSettings(msgspec.Struct, kw_only=True, frozen=True):
     def click_base(self, domain: str) -> str:
         port = f":{self.click_port}" if self.click_port else ""
         return f"{self.click_scheme}://{domain}{port}"
+
+
+def parse_resolver(text: str) -> tuple[str, int]:
+    """'ip', 'ip:port' or '[ipv6]:port' -> (ip, port); ValueError otherwise."""
+    host, port = text, "53"
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":") or "53"
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    ipaddress.ip_address(host)  # raises ValueError
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"bad port in {text!r}")
+    return host, int(port)
 
 
 def load_control_settings(environ: dict[str, str] | None = None) -> ControlSettings:

@@ -49,13 +49,21 @@ def build_app(state: EdgeState) -> ASGIApp:
     now = time.time
     background = Background(state)
 
-    async def not_found(path: str, method: str, send: Send) -> None:
+    async def not_found(path: str, method: str, send: Send, host: bytes = b"") -> None:
         """Anything that is not a valid tracked link: probes, or a page that reveals nothing."""
         if path == "/healthz" or path == "/readyz":
             ready = path == "/healthz" or state.ready
             for message in OK if ready else NOT_READY:
                 await send(message)
             return
+        if host and path.startswith(ACME_CHALLENGE_PREFIX) and state.config is not None:
+            # ACME HTTP-01: answered only for domains (and tokens) in the config snapshot.
+            answer = state.config.challenges.get(_bare_host(host) + b"/" + path[28:].encode())
+            if answer is not None:
+                served[200] += 1
+                for message in acme_answer(answer, method):
+                    await send(message)
+                return
         served[404] += 1
         for message in NOT_FOUND if method == "GET" else NOT_FOUND_HEAD:
             await send(message)
@@ -93,7 +101,7 @@ def build_app(state: EdgeState) -> ASGIApp:
         domain_tenant = config.domains.get(host[:colon].lower() if colon > 0 else host.lower())
         opened = open_token(path[1:], config.keys) if domain_tenant is not None else None
         if opened is None or config.key_tenants[opened.key_id] != domain_tenant:
-            return await not_found(path, method, send)
+            return await not_found(path, method, send, host)
         revoked = config.revoked.get(domain_tenant)
         status = 410 if revoked is not None and revoked.blocks(opened) else 302
         peer = scope["client"][0] if scope.get("client") else ""
@@ -130,6 +138,28 @@ def build_app(state: EdgeState) -> ASGIApp:
         await send(EMPTY_BODY)
 
     return app
+
+
+ACME_CHALLENGE_PREFIX = "/.well-known/acme-challenge/"  # 28 characters
+
+
+def acme_answer(key_authorization: bytes, method: str) -> list[dict[str, Any]]:
+    """An ACME HTTP-01 response: rare (only while a CA validates), so built per request."""
+    headers = [
+        (b"content-type", b"application/octet-stream"),
+        (b"content-length", str(len(key_authorization)).encode()),
+        (b"cache-control", b"no-store"),
+    ]
+    body = key_authorization if method == "GET" else b""
+    return [
+        {"type": "http.response.start", "status": 200, "headers": headers},
+        {"type": "http.response.body", "body": body, "more_body": False},
+    ]
+
+
+def _bare_host(host: bytes) -> bytes:
+    colon = host.find(b":")
+    return host[:colon].lower() if colon > 0 else host.lower()
 
 
 def create_app(settings: EdgeSettings | None = None) -> ASGIApp:

@@ -59,7 +59,17 @@ def destination_host(opened: Opened) -> str:
 class EdgeConfig:
     """What the request path looks up: keys by id, key and domain owners, revocations."""
 
-    __slots__ = ("domains", "key_tenants", "keys", "loaded_at", "revision", "revoked")
+    __slots__ = (
+        "certificates",
+        "challenges",
+        "domains",
+        "https_only",
+        "key_tenants",
+        "keys",
+        "loaded_at",
+        "revision",
+        "revoked",
+    )
 
     def __init__(
         self,
@@ -68,12 +78,19 @@ class EdgeConfig:
         key_tenants: dict[int, int],
         domains: dict[bytes, int],
         revoked: dict[int, TenantRevocations] | None = None,
+        challenges: dict[bytes, bytes] | None = None,
+        certificates: tuple[config_pb2.TlsCertificate, ...] = (),
+        https_only: frozenset[str] = frozenset(),
     ) -> None:
         self.revision = revision
         self.keys = keys
         self.key_tenants = key_tenants
         self.domains = domains  # lower-case host name (bytes, as in the Host header) -> tenant
         self.revoked = revoked or {}  # tenant -> its revocations; absent when none
+        # b"<host>/<token>" -> ACME HTTP-01 key authorization, only for registered domains
+        self.challenges = challenges or {}
+        self.certificates = certificates  # for the TLS terminator (edge.certs)
+        self.https_only = https_only  # domains the terminator redirects to HTTPS (edge.certs)
         self.loaded_at = time.time()
 
     @classmethod
@@ -92,7 +109,26 @@ class EdgeConfig:
             if not name or name != name.lower() or ":" in name or not domain.tenant_id:
                 raise ConfigError(f"domain {name!r}: malformed")
             domains[name.encode()] = domain.tenant_id
-        return cls(snap.revision, keys, key_tenants, domains, _revocations(snap))
+        return cls(
+            snap.revision,
+            keys,
+            key_tenants,
+            domains,
+            _revocations(snap),
+            _challenges(snap, domains),
+            tuple(c for c in snap.certificates if c.domain.encode() in domains),
+            frozenset(d.name for d in snap.domains if d.https_only),
+        )
+
+
+def _challenges(snap: config_pb2.ConfigSnapshot, domains: dict[bytes, int]) -> dict[bytes, bytes]:
+    """Answers keyed b"host/token"; a challenge for a domain we do not serve is dropped."""
+    answers: dict[bytes, bytes] = {}
+    for entry in snap.challenges:
+        host = entry.domain.encode()
+        if host in domains and entry.token and "/" not in entry.token:
+            answers[host + b"/" + entry.token.encode()] = entry.key_authorization.encode()
+    return answers
 
 
 def _revocations(snap: config_pb2.ConfigSnapshot) -> dict[int, TenantRevocations]:

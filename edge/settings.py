@@ -39,6 +39,8 @@ class EdgeSettings(msgspec.Struct, kw_only=True, frozen=True):
     ship_deadline: float = 10.0
     grace: float = 10.0  # seconds SIGTERM may take: drain requests, flush, ship
     snapshot_key: str = ""  # base64 32 bytes: seals signing keys in the on-disk snapshot
+    cert_dir: str = ""  # where click domains' certificates are written for the TLS terminator
+    haproxy_socket: str = ""  # HAProxy runtime API (unix socket path): load certs, no reload
 
     def __post_init__(self) -> None:
         for field in ("port", "metrics_port"):

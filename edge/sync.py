@@ -8,6 +8,7 @@ import logging
 import grpc
 from clickgate.v1 import config_pb2, config_pb2_grpc
 
+from edge.certs import CertInstaller
 from edge.config import ConfigError, EdgeConfig, save_snapshot
 from edge.shipper import auth_metadata, backoff
 from edge.state import EdgeState
@@ -20,6 +21,8 @@ async def watch_config(state: EdgeState, channel: grpc.aio.Channel) -> None:
     stub = config_pb2_grpc.ConfigStub(channel)
     metadata = auth_metadata(state.settings.control_token)
     failures = 0
+    installer = cert_installer(state)
+    await install_certificates(state, installer)  # from the persisted snapshot, if any
     while True:
         config = state.config
         request = config_pb2.WatchConfigRequest(
@@ -32,6 +35,7 @@ async def watch_config(state: EdgeState, channel: grpc.aio.Channel) -> None:
                 apply_snapshot(state, snap)
                 failures = 0
                 await acknowledge(state, stub, metadata)
+                await install_certificates(state, installer)
         except grpc.aio.AioRpcError as exc:
             failures += 1
             log.info("config stream: %s; reconnecting", exc.code())
@@ -52,6 +56,20 @@ async def acknowledge(
         await stub.AckConfig(ack, metadata=metadata, timeout=5)
     except grpc.aio.AioRpcError as exc:
         log.info("config ack failed: %s", exc.code())
+
+
+def cert_installer(state: EdgeState) -> CertInstaller | None:
+    """Only the first worker of an edge feeds the TLS terminator (they share cert_dir)."""
+    settings = state.settings
+    if not settings.cert_dir or state.slot_index != 0:
+        return None
+    return CertInstaller(settings.cert_dir, settings.haproxy_socket)
+
+
+async def install_certificates(state: EdgeState, installer: CertInstaller | None) -> None:
+    if installer is not None and state.config is not None:
+        config = state.config
+        await asyncio.to_thread(installer.apply, config.certificates, config.https_only)
 
 
 def apply_snapshot(state: EdgeState, snap: config_pb2.ConfigSnapshot) -> None:

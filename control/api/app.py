@@ -14,9 +14,18 @@ from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
+from control.acme.jobs import certificates_forever, dns_checks_forever
 from control.api.auth import tenant_from_request
 from control.api.clicks import message_clicks
 from control.api.context import AppContext, Ctx
+from control.api.domains import (
+    create_domain,
+    delete_domain,
+    list_domains,
+    recheck_domain,
+    show_domain,
+    update_domain,
+)
 from control.api.errors import handle_http, handle_unexpected
 from control.api.keys import (
     create_revocation,
@@ -64,6 +73,11 @@ def build_app(ctx: AppContext, with_grpc: bool = True) -> Litestar:
             )
             log.info("gRPC listening on %s:%d", s.grpc_host, port)
         jobs = [asyncio.create_task(promote_keys_forever(ctx.sessions))] if with_grpc else []
+        if with_grpc:  # domain jobs need edges to publish challenges and certificates to
+            jobs.append(asyncio.create_task(dns_checks_forever(ctx.settings, ctx.sessions)))
+            jobs.append(
+                asyncio.create_task(certificates_forever(ctx.settings, ctx.sessions, ctx.sealer))
+            )
         try:
             yield
         finally:
@@ -85,6 +99,12 @@ def build_app(ctx: AppContext, with_grpc: bool = True) -> Litestar:
             create_revocation,
             list_revocations,
             remove_revocation,
+            create_domain,
+            list_domains,
+            show_domain,
+            recheck_domain,
+            update_domain,
+            delete_domain,
         ],
         dependencies={
             "ctx": Provide(lambda: ctx, use_cache=True, sync_to_thread=False),

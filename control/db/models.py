@@ -1,4 +1,4 @@
-"""SQLAlchemy models: tenants, API keys, signing keys, click domains, clicks."""
+"""SQLAlchemy models: tenants, API keys, signing keys, click domains, certificates, clicks."""
 
 from __future__ import annotations
 
@@ -99,6 +99,16 @@ class Domain(Base):
     name: Mapped[str] = mapped_column(String(253), unique=True)
     is_default: Mapped[bool] = mapped_column(default=False)
     created_ms: Mapped[int] = mapped_column(BigInteger)
+    # Customer domains (CNAME'd to us) are checked in DNS and get ACME certificates;
+    # platform domains (added by the operator) are trusted as they are.
+    custom: Mapped[bool] = mapped_column(default=False)
+    dns_state: Mapped[str] = mapped_column(String(16), default="verified")  # pending, failed
+    dns_reason: Mapped[str] = mapped_column(String(500), default="")
+    dns_failures: Mapped[int] = mapped_column(Integer, default=0)  # consecutive, for backoff
+    checked_ms: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    next_check_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    verified_ms: Mapped[int | None] = mapped_column(BigInteger, default=None)  # first success
+    https_only: Mapped[bool] = mapped_column(default=False)  # 301 to HTTPS + HSTS once certified
 
 
 class ConfigRevision(Base):
@@ -154,3 +164,43 @@ class Click(Base):
         Index("ix_clicks_tenant_message", "tenant_id", "message_id", "time_ms"),
         Index("ix_clicks_tenant_time", "tenant_id", "time_ms"),
     )
+
+
+class AcmeAccount(Base):
+    """The control plane's account at one ACME directory; the key is sealed at rest."""
+
+    __tablename__ = "acme_accounts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    directory_url: Mapped[str] = mapped_column(String(500), unique=True)
+    key_sealed: Mapped[bytes] = mapped_column(LargeBinary(4096))  # JWK JSON, sealed
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Certificate(Base):
+    """One click domain's TLS certificate and the state of getting or renewing it."""
+
+    __tablename__ = "certificates"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id"), unique=True)
+    chain_pem: Mapped[str] = mapped_column(Text, default="")
+    key_sealed: Mapped[bytes] = mapped_column(LargeBinary(4096), default=b"")  # PEM, sealed
+    issuer: Mapped[str] = mapped_column(String(500), default="")
+    not_after_ms: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    renew_at_ms: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    next_attempt_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # consecutive, for backoff
+    failed_validations_ms: Mapped[list[Any]] = mapped_column(JSON, default=list)  # last hour
+    orders_placed: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(String(1000), default="")
+    issued_ms: Mapped[int | None] = mapped_column(BigInteger, default=None)
+
+
+class AcmeChallenge(Base):
+    """An HTTP-01 answer every edge must serve while the CA validates a domain."""
+
+    __tablename__ = "acme_challenges"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id"), index=True)
+    token: Mapped[str] = mapped_column(String(200))
+    key_authorization: Mapped[str] = mapped_column(String(500))
+    created_ms: Mapped[int] = mapped_column(BigInteger)

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63lickgate/v1/config.proto\x12\x0c\x63lickgate.v1\"K\n\x10\x41\x63kConfigRequest\x12\x0f\n\x07\x65\x64ge_id\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x04\x12\x14\n\x0ckey_ids_held\x18\x03 \x03(\r\"\x10\n\x0e\x41\x63kConfigReply\"M\n\x12WatchConfigRequest\x12\x0f\n\x07\x65\x64ge_id\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x04\x12\x14\n\x0ckey_ids_held\x18\x03 \x03(\r\"N\n\nSigningKey\x12\x0e\n\x06key_id\x18\x01 \x01(\r\x12\x11\n\ttenant_id\x18\x02 \x01(\x04\x12\x0e\n\x06secret\x18\x03 \x01(\x0c\x12\r\n\x05state\x18\x04 \x01(\t\".\n\x0b\x43lickDomain\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\x04\"<\n\nRevocation\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\x04\x12\r\n\x05value\x18\x03 \x01(\t\"\xbe\x01\n\x0e\x43onfigSnapshot\x12\x10\n\x08revision\x18\x01 \x01(\x04\x12\x17\n\x0fgenerated_at_ms\x18\x02 \x01(\x03\x12&\n\x04keys\x18\x03 \x03(\x0b\x32\x18.clickgate.v1.SigningKey\x12*\n\x07\x64omains\x18\x04 \x03(\x0b\x32\x19.clickgate.v1.ClickDomain\x12-\n\x0brevocations\x18\x05 \x03(\x0b\x32\x18.clickgate.v1.Revocation2\xa4\x01\n\x06\x43onfig\x12O\n\x0bWatchConfig\x12 .clickgate.v1.WatchConfigRequest\x1a\x1c.clickgate.v1.ConfigSnapshot0\x01\x12I\n\tAckConfig\x12\x1e.clickgate.v1.AckConfigRequest\x1a\x1c.clickgate.v1.AckConfigReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63lickgate/v1/config.proto\x12\x0c\x63lickgate.v1\"K\n\x10\x41\x63kConfigRequest\x12\x0f\n\x07\x65\x64ge_id\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x04\x12\x14\n\x0ckey_ids_held\x18\x03 \x03(\r\"\x10\n\x0e\x41\x63kConfigReply\"M\n\x12WatchConfigRequest\x12\x0f\n\x07\x65\x64ge_id\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x04\x12\x14\n\x0ckey_ids_held\x18\x03 \x03(\r\"N\n\nSigningKey\x12\x0e\n\x06key_id\x18\x01 \x01(\r\x12\x11\n\ttenant_id\x18\x02 \x01(\x04\x12\x0e\n\x06secret\x18\x03 \x01(\x0c\x12\r\n\x05state\x18\x04 \x01(\t\"B\n\x0b\x43lickDomain\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\x04\x12\x12\n\nhttps_only\x18\x03 \x01(\x08\"<\n\nRevocation\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\x04\x12\r\n\x05value\x18\x03 \x01(\t\"\xa3\x02\n\x0e\x43onfigSnapshot\x12\x10\n\x08revision\x18\x01 \x01(\x04\x12\x17\n\x0fgenerated_at_ms\x18\x02 \x01(\x03\x12&\n\x04keys\x18\x03 \x03(\x0b\x32\x18.clickgate.v1.SigningKey\x12*\n\x07\x64omains\x18\x04 \x03(\x0b\x32\x19.clickgate.v1.ClickDomain\x12-\n\x0brevocations\x18\x05 \x03(\x0b\x32\x18.clickgate.v1.Revocation\x12/\n\nchallenges\x18\x06 \x03(\x0b\x32\x1b.clickgate.v1.AcmeChallenge\x12\x32\n\x0c\x63\x65rtificates\x18\x07 \x03(\x0b\x32\x1c.clickgate.v1.TlsCertificate\"I\n\rAcmeChallenge\x12\x0e\n\x06\x64omain\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12\x19\n\x11key_authorization\x18\x03 \x01(\t\"b\n\x0eTlsCertificate\x12\x0e\n\x06\x64omain\x18\x01 \x01(\t\x12\x11\n\tchain_pem\x18\x02 \x01(\t\x12\x17\n\x0fprivate_key_pem\x18\x03 \x01(\x0c\x12\x14\n\x0cnot_after_ms\x18\x04 \x01(\x03\x32\xa4\x01\n\x06\x43onfig\x12O\n\x0bWatchConfig\x12 .clickgate.v1.WatchConfigRequest\x1a\x1c.clickgate.v1.ConfigSnapshot0\x01\x12I\n\tAckConfig\x12\x1e.clickgate.v1.AckConfigRequest\x1a\x1c.clickgate.v1.AckConfigReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,11 +40,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SIGNINGKEY']._serialized_start=217
   _globals['_SIGNINGKEY']._serialized_end=295
   _globals['_CLICKDOMAIN']._serialized_start=297
-  _globals['_CLICKDOMAIN']._serialized_end=343
-  _globals['_REVOCATION']._serialized_start=345
-  _globals['_REVOCATION']._serialized_end=405
-  _globals['_CONFIGSNAPSHOT']._serialized_start=408
-  _globals['_CONFIGSNAPSHOT']._serialized_end=598
-  _globals['_CONFIG']._serialized_start=601
-  _globals['_CONFIG']._serialized_end=765
+  _globals['_CLICKDOMAIN']._serialized_end=363
+  _globals['_REVOCATION']._serialized_start=365
+  _globals['_REVOCATION']._serialized_end=425
+  _globals['_CONFIGSNAPSHOT']._serialized_start=428
+  _globals['_CONFIGSNAPSHOT']._serialized_end=719
+  _globals['_ACMECHALLENGE']._serialized_start=721
+  _globals['_ACMECHALLENGE']._serialized_end=794
+  _globals['_TLSCERTIFICATE']._serialized_start=796
+  _globals['_TLSCERTIFICATE']._serialized_end=894
+  _globals['_CONFIG']._serialized_start=897
+  _globals['_CONFIG']._serialized_end=1061
 # @@protoc_insertion_point(module_scope)

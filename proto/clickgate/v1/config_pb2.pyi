@@ -124,18 +124,22 @@ class ClickDomain(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     TENANT_ID_FIELD_NUMBER: _builtins.int
+    HTTPS_ONLY_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """lower-case host name, no port"""
     tenant_id: _builtins.int
+    https_only: _builtins.bool
+    """the terminator answers plain HTTP with a 301 to HTTPS, plus HSTS"""
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         tenant_id: _builtins.int = ...,
+        https_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["https_only", b"https_only", "name", b"name", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -179,6 +183,8 @@ class ConfigSnapshot(_message.Message):
     KEYS_FIELD_NUMBER: _builtins.int
     DOMAINS_FIELD_NUMBER: _builtins.int
     REVOCATIONS_FIELD_NUMBER: _builtins.int
+    CHALLENGES_FIELD_NUMBER: _builtins.int
+    CERTIFICATES_FIELD_NUMBER: _builtins.int
     revision: _builtins.int
     generated_at_ms: _builtins.int
     @_builtins.property
@@ -187,6 +193,14 @@ class ConfigSnapshot(_message.Message):
     def domains(self) -> _containers.RepeatedCompositeFieldContainer[Global___ClickDomain]: ...
     @_builtins.property
     def revocations(self) -> _containers.RepeatedCompositeFieldContainer[Global___Revocation]: ...
+    @_builtins.property
+    def challenges(self) -> _containers.RepeatedCompositeFieldContainer[Global___AcmeChallenge]:
+        """HTTP-01 answers while the CA validates"""
+
+    @_builtins.property
+    def certificates(self) -> _containers.RepeatedCompositeFieldContainer[Global___TlsCertificate]:
+        """for the TLS terminator, selected by SNI"""
+
     def __init__(
         self,
         *,
@@ -195,11 +209,74 @@ class ConfigSnapshot(_message.Message):
         keys: _abc.Iterable[Global___SigningKey] | None = ...,
         domains: _abc.Iterable[Global___ClickDomain] | None = ...,
         revocations: _abc.Iterable[Global___Revocation] | None = ...,
+        challenges: _abc.Iterable[Global___AcmeChallenge] | None = ...,
+        certificates: _abc.Iterable[Global___TlsCertificate] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["domains", b"domains", "generated_at_ms", b"generated_at_ms", "keys", b"keys", "revision", b"revision", "revocations", b"revocations"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["certificates", b"certificates", "challenges", b"challenges", "domains", b"domains", "generated_at_ms", b"generated_at_ms", "keys", b"keys", "revision", b"revision", "revocations", b"revocations"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ConfigSnapshot: _TypeAlias = ConfigSnapshot  # noqa: Y015
+
+@_typing.final
+class AcmeChallenge(_message.Message):
+    """The edge answers GET http://<domain>/.well-known/acme-challenge/<token> with
+    key_authorization, only for a domain listed here (never for any Host a client sends).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOMAIN_FIELD_NUMBER: _builtins.int
+    TOKEN_FIELD_NUMBER: _builtins.int
+    KEY_AUTHORIZATION_FIELD_NUMBER: _builtins.int
+    domain: _builtins.str
+    token: _builtins.str
+    key_authorization: _builtins.str
+    def __init__(
+        self,
+        *,
+        domain: _builtins.str = ...,
+        token: _builtins.str = ...,
+        key_authorization: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["domain", b"domain", "key_authorization", b"key_authorization", "token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcmeChallenge: _TypeAlias = AcmeChallenge  # noqa: Y015
+
+@_typing.final
+class TlsCertificate(_message.Message):
+    """A click domain's certificate chain and private key (both PEM); the edge writes
+    them where the TLS terminator loads them.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOMAIN_FIELD_NUMBER: _builtins.int
+    CHAIN_PEM_FIELD_NUMBER: _builtins.int
+    PRIVATE_KEY_PEM_FIELD_NUMBER: _builtins.int
+    NOT_AFTER_MS_FIELD_NUMBER: _builtins.int
+    domain: _builtins.str
+    chain_pem: _builtins.str
+    private_key_pem: _builtins.bytes
+    not_after_ms: _builtins.int
+    def __init__(
+        self,
+        *,
+        domain: _builtins.str = ...,
+        chain_pem: _builtins.str = ...,
+        private_key_pem: _builtins.bytes = ...,
+        not_after_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chain_pem", b"chain_pem", "domain", b"domain", "not_after_ms", b"not_after_ms", "private_key_pem", b"private_key_pem"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TlsCertificate: _TypeAlias = TlsCertificate  # noqa: Y015

@@ -1,0 +1,1 @@
+"""ACME certificates for customer click domains: account, HTTP-01 orders, renewal schedule."""

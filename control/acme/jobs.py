@@ -1,0 +1,82 @@
+"""Background jobs of the control plane: DNS rechecks with backoff, certificate orders/renewals."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from control.acme.issue import attempt_certificate
+from control.acme.store import due_for_certificate
+from control.db.models import Domain
+from control.dnscheck import check_domain, make_resolver
+from control.domains import due_for_check, record_check
+from control.settings import ControlSettings
+from edge.sealing import Sealer
+
+log = logging.getLogger("clickgate.control.domains")
+
+TICK_SECONDS = 0.5  # how often the jobs look for due work (cheap indexed queries)
+
+
+def check_now(settings: ControlSettings, sessions: sessionmaker[Session], domain_id: int) -> None:
+    """Look the domain up in DNS (outside any transaction) and store the outcome."""
+    with sessions() as session:
+        domain = session.get(Domain, domain_id)
+        if domain is None or not domain.custom:
+            return
+        name = domain.name
+    resolver = make_resolver(settings.dns_resolver)
+    result = check_domain(resolver, name, settings.cname_target, settings.acme_caa_identities)
+    with sessions.begin() as session:
+        domain = session.get(Domain, domain_id)
+        if domain is not None:
+            record_check(session, domain, result, int(settings.dns_recheck_seconds * 1000))
+
+
+def _check_due(settings: ControlSettings, sessions: sessionmaker[Session]) -> int:
+    with sessions() as session:
+        due = due_for_check(session)
+    for domain_id in due:
+        check_now(settings, sessions, domain_id)
+    return len(due)
+
+
+def _certify_due(settings: ControlSettings, sessions: sessionmaker[Session], sealer: Sealer) -> int:
+    with sessions() as session:
+        due = due_for_certificate(session, settings.acme_max_failed_validations)
+    for domain_id in due:
+        attempt_certificate(settings, sessions, sealer, domain_id)
+    return len(due)
+
+
+async def dns_checks_forever(settings: ControlSettings, sessions: sessionmaker[Session]) -> None:
+    """Check new domains at once, failed ones with backoff, verified ones every few hours."""
+    if not settings.cname_target:
+        return
+    while True:
+        try:
+            await asyncio.to_thread(_check_due, settings, sessions)
+        except SQLAlchemyError as exc:
+            log.error("DNS checks failed: %s", exc.__class__.__name__)
+        except Exception:  # e.g. an unexpected resolver error: keep checking the others
+            log.exception("DNS checks failed")
+        await asyncio.sleep(TICK_SECONDS)
+
+
+async def certificates_forever(
+    settings: ControlSettings, sessions: sessionmaker[Session], sealer: Sealer
+) -> None:
+    """Order certificates for verified domains and renew them; one order at a time."""
+    if not settings.acme_directory:
+        return
+    while True:
+        try:
+            await asyncio.to_thread(_certify_due, settings, sessions, sealer)
+        except SQLAlchemyError as exc:
+            log.error("certificate job failed: %s", exc.__class__.__name__)
+        except Exception:  # a CA's surprise must not end renewals for every domain
+            log.exception("certificate job failed")
+        await asyncio.sleep(TICK_SECONDS)

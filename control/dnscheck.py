@@ -1,0 +1,110 @@
+"""DNS verification of a customer click domain: its CNAME points at us and CAA lets our CA issue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dns.exception
+import dns.name
+import dns.rdatatype
+import dns.resolver
+
+from control.settings import parse_resolver
+
+LIFETIME_SECONDS = 3.0  # one check never holds a worker thread for long
+
+
+@dataclass(frozen=True)
+class DnsResult:
+    verified: bool
+    reason: str  # human-readable; says what to fix when not verified
+
+
+class DnsTrouble(Exception):
+    """The resolver could not give an answer (SERVFAIL, timeout): not the customer's record."""
+
+
+def make_resolver(address: str) -> dns.resolver.Resolver:
+    """A resolver that asks only `address` (ip[:port]); the system's when address is empty."""
+    if not address:
+        resolver = dns.resolver.Resolver()
+    else:
+        host, port = parse_resolver(address)
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers = [host]
+        resolver.port = port
+    resolver.lifetime = resolver.timeout = LIFETIME_SECONDS
+    resolver.cache = None  # a recheck must see the customer's fix at once
+    return resolver
+
+
+def check_domain(
+    resolver: dns.resolver.Resolver, name: str, target: str, caa_identities: list[str]
+) -> DnsResult:
+    """Verified when `name` is a CNAME to `target` and no CAA record forbids our CA."""
+    try:
+        cname = _cname(resolver, name)
+        if cname is None:
+            return DnsResult(False, f"no CNAME record: create {name}. CNAME {target}.")
+        if cname != target.rstrip(".").lower():
+            fix = f"change it to {name}. CNAME {target}."
+            return DnsResult(False, f"CNAME points to {cname}, not {target}: {fix}")
+        caa_problem = _caa_problem(resolver, name, caa_identities)
+    except DnsTrouble as exc:
+        return DnsResult(False, str(exc))
+    if caa_problem:
+        return DnsResult(False, caa_problem)
+    return DnsResult(True, f"CNAME to {target} found")
+
+
+def _query(resolver: dns.resolver.Resolver, name: str, rdtype: str) -> dns.resolver.Answer | None:
+    """The answer, or None when the name or the record type does not exist."""
+    try:
+        return resolver.resolve(name, rdtype, raise_on_no_answer=False)
+    except dns.resolver.NXDOMAIN:
+        return None
+    except dns.resolver.NoNameservers:
+        # dnspython reports SERVFAIL/REFUSED from every server this way.
+        raise DnsTrouble(f"DNS lookup of {name} failed (SERVFAIL); retrying later") from None
+    except dns.exception.Timeout:
+        raise DnsTrouble(f"DNS lookup of {name} timed out; retrying later") from None
+
+
+def _cname(resolver: dns.resolver.Resolver, name: str) -> str | None:
+    answer = _query(resolver, name, "CNAME")
+    if answer is None or answer.rrset is None:
+        return None
+    for rdata in answer.rrset:
+        return str(rdata.target).rstrip(".").lower()
+    return None
+
+
+def _caa_problem(resolver: dns.resolver.Resolver, name: str, identities: list[str]) -> str:
+    """RFC 8659: the closest CAA record set up the tree decides; none at all allows any CA."""
+    ours = {i.lower() for i in identities}
+    node = dns.name.from_text(name)
+    while len(node.labels) > 1:  # stop before the root
+        answer = _query(resolver, node.to_text(), "CAA")
+        issuers = _issuers(answer)
+        if issuers is not None:
+            if issuers & ours:
+                return ""
+            allowed = ", ".join(sorted(i or "no CA" for i in issuers)) or "no CA"
+            return (
+                f"CAA record at {node.to_text(omit_final_dot=True)} allows only {allowed}; "
+                f'add: CAA 0 issue "{sorted(ours)[0]}"'
+            )
+        node = node.parent()
+    return ""
+
+
+def _issuers(answer: dns.resolver.Answer | None) -> set[str] | None:
+    """CA names in `issue` properties; None when the set has none (so it does not restrict)."""
+    if answer is None or answer.rrset is None:
+        return None
+    issuers = {
+        rdata.value.decode().split(";")[0].strip().lower()
+        for rdata in answer.rrset
+        if rdata.rdtype == dns.rdatatype.CAA and rdata.tag.lower() == b"issue"
+    }
+    return issuers or None

@@ -1,0 +1,95 @@
+"""The /v1/domains API in process: registration, ownership, HTTPS-only, removal, errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from control.api.app import build_app, make_context
+from control.db.migrate import upgrade
+from control.settings import ControlSettings
+from control.tenants import create_api_key, create_tenant
+from tests.cluster import MASTER_KEY
+
+Client = TestClient[Litestar]
+TARGET = "edge.clickgate.test"
+
+
+def client_for(tmp_path: Path, target: str) -> tuple[Client, dict[str, dict[str, str]]]:
+    settings = ControlSettings(
+        database_url=f"sqlite:///{tmp_path / 'api.db'}", master_key=MASTER_KEY, cname_target=target
+    )
+    ctx = make_context(settings)
+    upgrade(ctx.engine)
+    headers = {}
+    with ctx.sessions.begin() as session:
+        for name in ("acme", "globex"):
+            tenant = create_tenant(session, ctx.sealer, name)
+            headers[name] = {"Authorization": f"Bearer {create_api_key(session, tenant.id)}"}
+    return TestClient(build_app(ctx, with_grpc=False)), headers
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[tuple[Client, dict[str, dict[str, str]]]]:
+    client, headers = client_for(tmp_path, TARGET)
+    with client:
+        yield client, headers
+
+
+def test_register_answers_with_the_cname_to_create(
+    api: tuple[Client, dict[str, dict[str, str]]],
+) -> None:
+    client, h = api
+    created = client.post("/v1/domains", json={"name": " Click.Brand.Test. "}, headers=h["acme"])
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["name"] == "click.brand.test" and body["state"] == "pending"
+    assert body["dns_record"] == {"type": "CNAME", "name": "click.brand.test", "value": TARGET}
+    assert body["certificate"]["status"] == "none" and body["https_only"] is False
+    listed = client.get("/v1/domains", headers=h["acme"]).json()["domains"]
+    assert [d["name"] for d in listed] == ["click.brand.test"]
+    assert client.get("/v1/domains", headers=h["globex"]).json()["domains"] == []
+
+
+def test_a_domain_has_one_tenant(api: tuple[Client, dict[str, dict[str, str]]]) -> None:
+    client, h = api
+    assert client.post("/v1/domains", json={"name": "x.brand.test"}, headers=h["acme"]).is_success
+    taken = client.post("/v1/domains", json={"name": "X.brand.test"}, headers=h["globex"])
+    assert taken.status_code == 409 and taken.json()["error"]["code"] == "conflict"
+    for method in ("GET", "DELETE"):
+        response = client.request(method, "/v1/domains/x.brand.test", headers=h["globex"])
+        assert response.status_code == 404
+    patched = client.patch(
+        "/v1/domains/x.brand.test", json={"https_only": True}, headers=h["globex"]
+    )
+    assert patched.status_code == 404
+
+
+def test_https_only_and_removal(api: tuple[Client, dict[str, dict[str, str]]]) -> None:
+    client, h = api
+    client.post("/v1/domains", json={"name": "y.brand.test"}, headers=h["acme"])
+    patched = client.patch("/v1/domains/y.brand.test", json={"https_only": True}, headers=h["acme"])
+    assert patched.status_code == 200 and patched.json()["https_only"] is True
+    assert client.get("/v1/domains/y.brand.test", headers=h["acme"]).json()["https_only"] is True
+    assert client.delete("/v1/domains/y.brand.test", headers=h["acme"]).status_code == 204
+    assert client.get("/v1/domains/y.brand.test", headers=h["acme"]).status_code == 404
+
+
+@pytest.mark.parametrize("name", ["not a host", "localhost", "", "a..b", "x" * 300])
+def test_bad_names_are_400(api: tuple[Client, dict[str, dict[str, str]]], name: str) -> None:
+    client, h = api
+    response = client.post("/v1/domains", json={"name": name}, headers=h["acme"])
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "bad_request"
+
+
+def test_custom_domains_off_without_a_cname_target(tmp_path: Path) -> None:
+    client, h = client_for(tmp_path, "")
+    with client:
+        response = client.post("/v1/domains", json={"name": "z.brand.test"}, headers=h["acme"])
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "not_configured"
