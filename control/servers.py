@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+
 from granian import Granian
 from granian.constants import Interfaces, Loops
 
 from control.settings import ControlSettings
+from edge.sealing import new_key_text
 from edge.settings import EdgeSettings
 
 
 def serve_edge(settings: EdgeSettings) -> None:
-    """The redirect edge: raw ASGI on uvloop; the worker reads its settings from env."""
+    """The redirect edge: Granian workers (raw ASGI on uvloop) plus the edge agent process
+    that syncs config and ships clicks (edge.agent). Workers read settings from env."""
+    if not settings.snapshot_key:
+        # Workers learn their config from the agent through the sealed snapshot file; with
+        # no configured key, a per-run key that never touches the disk seals it.
+        os.environ["CLICKGATE_EDGE_SNAPSHOT_KEY"] = new_key_text()
+    agent = subprocess.Popen([sys.executable, "-m", "edge.agent"])
+    try:
+        _granian_edge(settings)
+    finally:
+        # Workers have drained and fsynced: now the agent ships what is left, then exits.
+        agent.send_signal(signal.SIGTERM)
+        try:
+            agent.wait(settings.grace + 2)
+        except subprocess.TimeoutExpired:
+            agent.kill()
+            agent.wait()
+
+
+def _granian_edge(settings: EdgeSettings) -> None:
     Granian(
         "edge.app:create_app",
         factory=True,

@@ -83,20 +83,10 @@ def build_app(state: EdgeState) -> ASGIApp:
         config = state.config
         if len(path) > max_path or config is None:
             return await not_found(path, method, send)
-        host = user_agent = referer = accept_language = purpose = forwarded = b""
-        for name, value in scope["headers"]:
-            if name == b"host":
-                host = value
-            elif name == b"user-agent":
-                user_agent = value
-            elif name == b"referer":
-                referer = value
-            elif name == b"accept-language":
-                accept_language = value
-            elif name == b"x-forwarded-for":
-                forwarded = value
-            elif name == b"sec-purpose" or name == b"purpose" or name == b"x-moz":
-                purpose = value
+        # One C-level pass over the headers beats a Python loop of comparisons;
+        # a repeated header keeps its last value, which is all we need here.
+        headers = dict(scope["headers"])
+        host = headers.get(b"host", b"")
         colon = host.find(b":")
         domain_tenant = config.domains.get(host[:colon].lower() if colon > 0 else host.lower())
         opened = open_token(path[1:], config.keys) if domain_tenant is not None else None
@@ -104,21 +94,25 @@ def build_app(state: EdgeState) -> ASGIApp:
             return await not_found(path, method, send, host)
         revoked = config.revoked.get(domain_tenant)
         status = 410 if revoked is not None and revoked.blocks(opened) else 302
-        peer = scope["client"][0] if scope.get("client") else ""
         journal = state.journal
         if journal is not None:
+            client = scope.get("client")
+            peer = client[0] if client else ""
+            forwarded = headers.get(b"x-forwarded-for")
             journal.append(
                 (
                     click_prefix + next(click_counter).to_bytes(8, "big"),
                     int(now() * 1000),
                     status,
-                    method.encode(),
+                    b"GET" if method == "GET" else b"HEAD",
                     host,
                     client_ip.resolve(peer, forwarded) if forwarded else peer,
-                    user_agent,
-                    referer,
-                    accept_language,
-                    purpose,
+                    headers.get(b"user-agent", b""),
+                    headers.get(b"referer", b""),
+                    headers.get(b"accept-language", b""),
+                    headers.get(b"sec-purpose")
+                    or headers.get(b"purpose")
+                    or headers.get(b"x-moz", b""),
                     opened.netloc,
                     opened.raw,
                 )

@@ -1,31 +1,27 @@
-"""The edge's background thread: config stream, shipper, fsync timer, metrics server.
+"""A worker's background thread: config reload, fsync timer, journal usage, metrics server.
 
-It runs its own asyncio loop so nothing it does (gRPC, file reads, fsync) can
-stall the request loop; the two share only EdgeState, whose fields each have a
-single writer (see edge.journal and edge.metrics).
+It runs its own asyncio loop so nothing it does (file reads, fsync) can stall the
+request loop, and it wakes only a few times a second, so it hardly competes for
+the GIL; shipping and the config stream live in another process (edge.agent).
+The two threads share EdgeState, whose fields each have a single writer.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import grpc
-
 from edge.metrics_server import serve_metrics
-from edge.shipper import Shipper
 from edge.state import EdgeState
-from edge.sync import watch_config
 
 log = logging.getLogger("clickgate.edge")
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+CONFIG_POLL_SECONDS = 0.1  # how soon a worker sees a snapshot the agent wrote
 
 
 class Background:
@@ -60,7 +56,7 @@ class Background:
         self._started.wait(10)
 
     def stop(self) -> None:
-        """Flush and ship what we can within the grace period, then end the thread."""
+        """Fsync the journal and end the thread (the agent ships what is left)."""
         self.state.shutting_down = True
         if self._loop is None or self._stop is None or self._thread is None:
             return
@@ -74,9 +70,6 @@ class Background:
         self._loop = asyncio.get_running_loop()
         self._stop = stop = asyncio.Event()
         state, settings = self.state, self.state.settings
-        channel = grpc.aio.insecure_channel(
-            settings.control_grpc, options=[("grpc.keepalive_time_ms", 20000)]
-        )
         metrics_port = settings.metrics_port + state.slot_index if settings.metrics_port else 0
         server = None
         try:
@@ -84,28 +77,28 @@ class Background:
         except OSError as exc:
             log.error("metrics port %d unavailable: %s", metrics_port, exc)
         self._started.set()
-        shipper = Shipper(settings, state.reader, state.metrics, channel) if state.reader else None
-        tasks = [asyncio.create_task(watch_config(state, channel))]
-        tasks.append(asyncio.create_task(self._fsync_loop(stop)))
-        if shipper:
-            tasks.append(asyncio.create_task(shipper.run(stop)))
+        tasks = [
+            asyncio.create_task(self._every(CONFIG_POLL_SECONDS, state.reload_config)),
+            asyncio.create_task(self._every(settings.journal_fsync_interval, self._sync)),
+        ]
         await stop.wait()
-        deadline = time.monotonic() + settings.grace * 0.8
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if state.journal:
-            state.journal.sync()
-        if shipper:
-            await shipper.drain(deadline)
+        self._sync()
         if server:
             server.close()
-        await channel.close(None)
 
-    async def _fsync_loop(self, stop: asyncio.Event) -> None:
+    def _sync(self) -> None:
         journal = self.state.journal
-        interval = self.state.settings.journal_fsync_interval
-        while journal is not None and not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+        if journal is not None:
             journal.sync()
+            journal.rescan()
+
+    async def _every(self, seconds: float, job: Callable[[], object]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                job()
+            except OSError as exc:  # a full or failing disk must not end the loop
+                log.error("background job failed: %s", exc)

@@ -13,9 +13,10 @@ A write() to the page cache is a memory copy, not a wait on a device, which is w
 it is allowed on the request loop; everything that waits (fsync, close, reads,
 deletes) happens in the background thread.
 
-Thread ownership: the request loop is the only writer of ``bytes_written``, the
-active fd and ``retired_fds`` appends; the background thread is the only writer of
-``bytes_trimmed`` and the only one that closes fds.
+Processes and threads: a worker's request loop is the only writer of its slot
+(``bytes_written``, the active fd, ``retired_fds`` appends); the worker's background
+thread fsyncs and closes fds and learns ``bytes_trimmed`` by measuring the slot; the
+edge agent (a separate process, see edge.agent) reads, ships and deletes segments.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import struct
 import time
 import zlib
 from collections import deque
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -118,10 +118,14 @@ class Journal:
             self._rotate()
         return True
 
-    def rotate_if_nonempty(self) -> None:
-        """Start a new segment (called at shutdown so a clean exit leaves no active file)."""
-        if self._segment_size:
-            self._rotate()
+    def rescan(self) -> None:
+        """Background thread: learn what the agent trimmed by measuring the slot."""
+        written = self.bytes_written
+        on_disk = 0
+        for seq in list_segments(self.slot):
+            with contextlib.suppress(FileNotFoundError):
+                on_disk += (self.slot / segment_name(seq)).stat().st_size
+        self.bytes_trimmed = max(0, written - on_disk)
 
     def _rotate(self) -> None:
         try:
@@ -167,32 +171,62 @@ class Batch(msgspec.Struct):
     end: Position
 
 
-class JournalReader:
-    """The shipper side: reads records after the committed cursor, trims after ack."""
+class ShipStats:
+    """The agent's counters; written to a file the workers' metrics endpoint reads."""
 
-    def __init__(self, slot: Path, journal: Journal, metrics: EdgeMetrics) -> None:
+    def __init__(self) -> None:
+        self.shipped = 0
+        self.ship_failures = 0
+        self.set_aside = 0
+        self.expired = 0
+        self.corrupt = 0
+        self.journal_bytes = 0
+        self.oldest_unshipped_ms = 0
+
+
+def slot_alive(slot: Path) -> bool:
+    """Whether a worker holds this slot (its lock): its newest segment may still grow."""
+    try:
+        fd = os.open(slot / "lock", os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases a shared lock we may have taken
+    return False
+
+
+class JournalReader:
+    """The shipper side (in the agent process): reads after the cursor, trims after ack.
+
+    A segment is finished once a newer one exists (the writer creates the next
+    segment before it stops writing the old one, in the same thread) or once its
+    slot's worker is gone; only then may a torn tail be skipped.
+    """
+
+    def __init__(self, slot: Path, stats: ShipStats) -> None:
         self.slot = slot
-        self.journal = journal
-        self.metrics = metrics
+        self.stats = stats
         self.cursor = self._load_cursor()
 
     def read_batch(self, max_records: int, max_bytes: int = 4 << 20) -> Batch:
         """Whole records after the cursor, up to max_records or about max_bytes."""
         records: list[bytes] = []
         pos = self.cursor
-        for seq in self._segments_from(pos.seq):
-            # Read the active seq before the file: a segment retired before we read it
-            # can get no more records, so reading to its end means done with it.
-            finished = seq < self.journal.active_seq
+        segments = self._segments_from(pos.seq)
+        alive = slot_alive(self.slot) if segments else False
+        for i, seq in enumerate(segments):
+            finished = i + 1 < len(segments) or not alive
             offset = pos.offset if seq == pos.seq else 0
             pos = Position(seq, offset)
-            items, read_all = self._scan(seq, offset, max_bytes)
+            items, read_all = self._scan(seq, offset, max_bytes, max_records - len(records))
             for payload, end in items:
                 records.append(payload)
                 pos = Position(seq, end)
-                if len(records) >= max_records:
-                    return Batch(records, pos)
-            if not read_all or not finished:
+            if len(records) >= max_records or not read_all or not finished:
                 break
             pos = Position(seq + 1, 0)  # past the end, and past a crash's torn tail
         return Batch(records, pos)
@@ -204,35 +238,36 @@ class JournalReader:
         tmp.write_text(f"{end.seq} {end.offset}\n")
         tmp.replace(self.slot / "cursor")
         for seq in list_segments(self.slot):
-            if seq >= end.seq or seq >= self.journal.active_seq:
+            if seq >= end.seq:
                 break
             self._delete(seq)
 
     def drop_expired(self, max_age: float) -> None:
         """Delete finished segments older than max_age, counting their clicks as expired."""
         cutoff = time.time() - max_age
-        for seq in list_segments(self.slot):
+        segments = list_segments(self.slot)
+        for seq in segments[:-1]:  # never the newest: it may still be written
             path = self.slot / segment_name(seq)
-            if seq >= self.journal.active_seq or path.stat().st_mtime >= cutoff:
+            if path.stat().st_mtime >= cutoff:
                 break
-            self.metrics.expired += len(self._scan(seq, 0, 1 << 40)[0])
+            self.stats.expired += len(self._scan(seq, 0, 1 << 40, 1 << 40)[0])
             self._delete(seq)
             if self.cursor.seq <= seq:
                 self.commit(Position(seq + 1, 0))
 
     def _delete(self, seq: int) -> None:
-        path = self.slot / segment_name(seq)
-        try:
-            size = path.stat().st_size
-            path.unlink()
-        except FileNotFoundError:
-            return
-        self.journal.bytes_trimmed += size
+        with contextlib.suppress(FileNotFoundError):
+            (self.slot / segment_name(seq)).unlink()
 
-    def _segments_from(self, seq: int) -> Iterator[int]:
-        return (s for s in list_segments(self.slot) if s >= seq)
+    def bytes_on_disk(self) -> int:
+        return sum((self.slot / segment_name(s)).stat().st_size for s in list_segments(self.slot))
 
-    def _scan(self, seq: int, offset: int, max_bytes: int) -> tuple[list[tuple[bytes, int]], bool]:
+    def _segments_from(self, seq: int) -> list[int]:
+        return [s for s in list_segments(self.slot) if s >= seq]
+
+    def _scan(
+        self, seq: int, offset: int, max_bytes: int, max_records: int
+    ) -> tuple[list[tuple[bytes, int]], bool]:
         """Whole, checksummed records from offset as (payload, end offset), and whether
         the read reached the end of the file (False when max_bytes cut it short)."""
         try:
@@ -243,14 +278,14 @@ class JournalReader:
             return [], True
         items: list[tuple[bytes, int]] = []
         pos = 0
-        while pos + HEADER.size <= len(data):
+        while pos + HEADER.size <= len(data) and len(items) < max_records:
             length, crc = HEADER.unpack_from(data, pos)
             start, end = pos + HEADER.size, pos + HEADER.size + length
             if end > len(data):
                 break  # still being written, torn by a crash, or cut by max_bytes
             payload = data[start:end]
             if zlib.crc32(payload) != crc:
-                self.metrics.corrupt += 1
+                self.stats.corrupt += 1
                 break
             items.append((payload, offset + end))
             pos = end

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from edge.metrics import read_agent_stats
 from edge.state import EdgeState
 
 
@@ -33,7 +34,8 @@ async def serve_metrics(state: EdgeState, host: str, port: int) -> asyncio.Serve
 def route(state: EdgeState, path: bytes) -> tuple[bytes, bytes, bytes]:
     text = b"text/plain; charset=utf-8"
     if path == b"/metrics":
-        return b"200 OK", state.metrics.render().encode(), b"text/plain; version=0.0.4"
+        body = state.metrics.render(read_agent_stats(state.data_dir)).encode()
+        return b"200 OK", body, b"text/plain; version=0.0.4"
     if path == b"/healthz":
         return b"200 OK", b"ok\n", text
     if path == b"/readyz":

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import random
-import time
 
 import grpc
 from clickgate.v1 import ingest_pb2, ingest_pb2_grpc
 
-from edge.journal import Batch, JournalReader
-from edge.metrics import EdgeMetrics
-from edge.record import decode_record
+from edge.journal import JournalReader, ShipStats
 from edge.settings import EdgeSettings
 
 log = logging.getLogger("clickgate.edge.shipper")
@@ -22,44 +17,25 @@ MAX_BACKOFF = 30.0
 
 
 class Shipper:
+    """Ships one slot's journal (the agent runs one per worker slot)."""
+
     def __init__(
         self,
         settings: EdgeSettings,
         reader: JournalReader,
-        metrics: EdgeMetrics,
+        stats: ShipStats,
         channel: grpc.aio.Channel,
     ) -> None:
         self.settings = settings
         self.reader = reader
-        self.metrics = metrics
+        self.stats = stats
         self.stub = ingest_pb2_grpc.IngestStub(channel)
         self.metadata = auth_metadata(settings.control_token)
         self.failures = 0
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Ship whenever records wait (age trigger: every ship_interval), until stopped."""
-        while not stop.is_set():
-            shipped = await self.ship_once()
-            if shipped < 0:
-                delay = backoff(self.failures)
-            elif shipped >= self.settings.ship_batch:
-                continue  # a full batch (size trigger): more are probably waiting
-            else:
-                delay = self.settings.ship_interval
-                self.reader.drop_expired(self.settings.journal_max_age)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
-
-    async def drain(self, deadline: float) -> None:
-        """At shutdown: ship what is left until done, failing, or out of time."""
-        while time.monotonic() < deadline:
-            if await self.ship_once(timeout=max(0.1, deadline - time.monotonic())) <= 0:
-                return
-
     async def ship_once(self, timeout: float | None = None) -> int:
         """Ship one batch; the number of records committed, or -1 when it must be retried."""
         batch = self.reader.read_batch(self.settings.ship_batch)
-        self._observe(batch)
         if not batch.records:
             return 0
         request = ingest_pb2.IngestClicksRequest(
@@ -72,7 +48,7 @@ class Shipper:
         except grpc.aio.AioRpcError as exc:
             if exc.code() != grpc.StatusCode.INVALID_ARGUMENT:
                 self.failures += 1
-                self.metrics.ship_failures += 1
+                self.stats.ship_failures += 1
                 log.warning("shipping %d clicks failed: %s", len(batch.records), exc.code())
                 return -1
             self._set_aside(batch.records, f"batch refused: {exc.details()}")
@@ -83,7 +59,7 @@ class Shipper:
                 self._set_aside(rejected, ", ".join(r.reason for r in reply.rejected))
         self.reader.commit(batch.end)
         self.failures = 0
-        self.metrics.shipped += reply.inserted + reply.duplicates
+        self.stats.shipped += reply.inserted + reply.duplicates
         return len(batch.records)
 
     def _set_aside(self, records: list[bytes], reason: str) -> None:
@@ -92,17 +68,8 @@ class Shipper:
         with open(path, "ab") as f:
             for record in records:
                 f.write(len(record).to_bytes(4, "little") + record)
-        self.metrics.set_aside += len(records)
+        self.stats.set_aside += len(records)
         log.error("set aside %d clicks the control plane refused: %s", len(records), reason)
-
-    def _observe(self, batch: Batch) -> None:
-        journal = self.reader.journal
-        self.metrics.journal_bytes = journal.bytes_used
-        try:
-            first = decode_record(batch.records[0]).time_ms if batch.records else 0
-        except ValueError:
-            first = 0
-        self.metrics.oldest_unshipped_ms = first
 
 
 def backoff(failures: int) -> float:

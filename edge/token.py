@@ -137,16 +137,19 @@ def open_token(path: str, keys: dict[int, bytes]) -> Opened | None:
         return None
     if len(raw) < TAG_LEN + 3 or raw[0] >> 2 != VERSION:
         return None
-    key_id, offset = _read_leb128(raw)
+    if raw[1] < 0x80:  # one-byte key id: the common case, no loop
+        key_id, offset = raw[1], 2
+    else:
+        key_id, offset = _read_leb128(raw)
     key = keys.get(key_id)
     if key is None:
         return None
-    if not verify_raw(netloc, raw, key):
-        return None
     signed = raw[:-TAG_LEN]
-    pad = raw[0] & 3
+    tag = blake3(netloc.encode() + b"\n" + signed, key=key).digest(TAG_LEN)
+    if not hmac.compare_digest(tag, raw[-TAG_LEN:]):
+        return None
     try:
-        body = _decode_body(signed[offset : len(signed) - pad])
+        body = _decode_body(signed[offset : len(signed) - (raw[0] & 3)])
     except msgspec.DecodeError:
         return None  # a key holder signed garbage: refuse rather than crash
     if bool(netloc) != bool(body.flags & FLAG_NETLOC_IN_PATH):

@@ -8,6 +8,7 @@ from typing import Any
 
 from edge.app import ASGIApp, build_app
 from edge.config import EdgeConfig
+from edge.journal import JournalReader, ShipStats
 from edge.settings import EdgeSettings
 from edge.state import EdgeState
 
@@ -74,3 +75,9 @@ def call(
 
 def app_for(state: EdgeState) -> ASGIApp:
     return build_app(state)
+
+
+def reader_for(state: EdgeState) -> JournalReader:
+    """What the agent would read from this worker's slot."""
+    assert state.slot is not None
+    return JournalReader(state.slot, ShipStats())

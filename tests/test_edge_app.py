@@ -10,7 +10,16 @@ from hypothesis import strategies as st
 
 from edge import token
 from edge.record import decode_record
-from tests.edgekit import KEY, KEY_ID, OTHER_KEY, OTHER_KEY_ID, app_for, call, make_state
+from tests.edgekit import (
+    KEY,
+    KEY_ID,
+    OTHER_KEY,
+    OTHER_KEY_ID,
+    app_for,
+    call,
+    make_state,
+    reader_for,
+)
 
 URL = "https://shop.example/a?b=1&c=%20d#top"
 
@@ -26,8 +35,7 @@ def test_valid_link_redirects_with_exact_location_and_is_journaled(tmp_path: Pat
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["content-length"] == "0"
     assert response.body == b""
-    assert state.reader is not None
-    batch = state.reader.read_batch(10)
+    batch = reader_for(state).read_batch(10)
     assert len(batch.records) == 1
     record = decode_record(batch.records[0])
     assert record.user_agent == ua
@@ -119,8 +127,7 @@ def test_client_ip_from_trusted_proxy_only(tmp_path: Path) -> None:
     xff = [(b"x-forwarded-for", b"198.51.100.7, 127.0.0.1")]
     call(app, path, headers=xff, client=("127.0.0.1", 1))
     call(app, path, headers=xff, client=("192.0.2.1", 1))  # not a trusted proxy
-    assert state.reader is not None
-    ips = [decode_record(r).ip for r in state.reader.read_batch(10).records]
+    ips = [decode_record(r).ip for r in reader_for(state).read_batch(10).records]
     assert ips == ["198.51.100.7", "192.0.2.1"]
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import msgspec
 
-from edge.journal import Journal, JournalReader, claim_slot, list_segments
+from edge.journal import Journal, JournalReader, ShipStats, claim_slot, list_segments
 from edge.metrics import EdgeMetrics
 
 
@@ -17,7 +17,7 @@ def open_journal(
     slot, lock_fd = claim_slot(root)
     metrics = EdgeMetrics()
     journal = Journal(slot, metrics, segment, cap)
-    return journal, JournalReader(slot, journal, metrics), lock_fd
+    return journal, JournalReader(slot, ShipStats()), lock_fd
 
 
 def record(n: int) -> tuple[object, ...]:
@@ -48,6 +48,7 @@ def test_commit_trims_finished_segments_only(tmp_path: Path) -> None:
     assert len(batch.records) == 300
     reader.commit(batch.end)
     assert list_segments(journal.slot) == [journal.active_seq]
+    journal.rescan()  # the worker's background thread learns what the agent trimmed
     assert journal.bytes_used == os.path.getsize(journal.slot / f"{journal.active_seq:012d}.seg")
     assert reader.read_batch(10).records == []
 

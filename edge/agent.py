@@ -1,0 +1,159 @@
+"""The edge agent: one process beside the Granian workers that syncs config and ships clicks.
+
+Workers only verify, journal and redirect; everything that talks to the control plane
+runs here, in its own process, so it never takes the workers' GIL. They meet in files:
+- the sealed config snapshot: the agent writes it, workers poll and load it, and
+  each worker writes the revision it loaded into its slot (``slot-N/revision``);
+  the agent acks a revision only when every live worker holds it;
+- the journal slots: workers append, the agent reads, ships and deletes segments;
+- ``agent-stats.json``: the agent's counters, merged into the workers' /metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from pathlib import Path
+
+import grpc
+
+from edge.config import EdgeConfig, load_snapshot
+from edge.journal import JournalReader, ShipStats, slot_alive
+from edge.metrics import AgentStats, write_agent_stats
+from edge.record import decode_record
+from edge.sealing import Sealer, parse_key
+from edge.settings import EdgeSettings, load_edge_settings
+from edge.shipper import Shipper, backoff
+from edge.sync import acknowledge_forever, watch_config
+
+log = logging.getLogger("clickgate.edge.agent")
+
+
+class AgentState:
+    def __init__(self, settings: EdgeSettings) -> None:
+        self.settings = settings
+        self.data_dir = Path(settings.data_dir)
+        self.journal_root = self.data_dir / "journal"
+        self.sealer = Sealer(parse_key(settings.snapshot_key))
+        self.config: EdgeConfig | None = load_snapshot(self.data_dir, self.sealer)
+        self.stats = ShipStats()
+
+    def live_slots(self) -> list[Path]:
+        return [s for s in sorted(self.journal_root.glob("slot-*")) if slot_alive(s)]
+
+    def workers_hold(self, revision: int) -> bool:
+        for slot in self.live_slots():
+            try:
+                if int((slot / "revision").read_text() or 0) < revision:
+                    return False
+            except (OSError, ValueError):
+                return False
+        return True
+
+
+class ShipLoop:
+    """One shipper per slot directory, round robin; size and age triggers."""
+
+    def __init__(self, state: AgentState, channel: grpc.aio.Channel) -> None:
+        self.state, self.channel = state, channel
+        self.shippers: dict[Path, Shipper] = {}
+
+    def _shippers(self) -> list[Shipper]:
+        for slot in sorted(self.state.journal_root.glob("slot-*")):
+            if slot not in self.shippers:
+                reader = JournalReader(slot, self.state.stats)
+                self.shippers[slot] = Shipper(
+                    self.state.settings, reader, self.state.stats, self.channel
+                )
+        return list(self.shippers.values())
+
+    async def run(self, stop: asyncio.Event) -> None:
+        settings, failures = self.state.settings, 0
+        while not stop.is_set():
+            results = [await s.ship_once() for s in self._shippers()]
+            if any(r < 0 for r in results):
+                failures += 1
+                delay = backoff(failures)
+            elif any(r >= settings.ship_batch for r in results):
+                failures = 0
+                continue  # a full batch (size trigger): more are waiting
+            else:
+                failures, delay = 0, settings.ship_interval  # age trigger
+                for shipper in self.shippers.values():
+                    shipper.reader.drop_expired(settings.journal_max_age)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+
+    async def drain(self, deadline: float) -> None:
+        """At shutdown: ship what is left until done, failing, or out of time."""
+        while time.monotonic() < deadline:
+            remaining = max(0.1, deadline - time.monotonic())
+            results = [await s.ship_once(timeout=remaining) for s in self._shippers()]
+            if all(r <= 0 for r in results):
+                return
+
+
+async def write_stats_forever(state: AgentState, loop: ShipLoop) -> None:
+    while True:
+        write_agent_stats(state.data_dir, snapshot_stats(state, loop))
+        await asyncio.sleep(0.5)
+
+
+def snapshot_stats(state: AgentState, loop: ShipLoop) -> AgentStats:
+    s = state.stats
+    journal_bytes, oldest = 0, 0
+    for shipper in loop.shippers.values():
+        journal_bytes += shipper.reader.bytes_on_disk()
+        head = shipper.reader.read_batch(1, max_bytes=65536).records
+        if head:
+            with contextlib.suppress(ValueError):
+                first = decode_record(head[0]).time_ms
+                oldest = min(oldest, first) if oldest else first
+    return AgentStats(
+        shipped=s.shipped,
+        ship_failures=s.ship_failures,
+        set_aside=s.set_aside,
+        expired=s.expired,
+        corrupt=s.corrupt,
+        journal_bytes=journal_bytes,
+        oldest_unshipped_ms=oldest,
+        written_ms=int(time.time() * 1000),
+    )
+
+
+async def run(settings: EdgeSettings) -> None:
+    state = AgentState(settings)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    channel = grpc.aio.insecure_channel(
+        settings.control_grpc, options=[("grpc.keepalive_time_ms", 20000)]
+    )
+    ship = ShipLoop(state, channel)
+    tasks = [
+        asyncio.create_task(watch_config(state, channel)),
+        asyncio.create_task(acknowledge_forever(state, channel)),
+        asyncio.create_task(write_stats_forever(state, ship)),
+        asyncio.create_task(ship.run(stop)),
+    ]
+    await stop.wait()
+    deadline = time.monotonic() + settings.grace * 0.8
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await ship.drain(deadline)
+    write_agent_stats(state.data_dir, snapshot_stats(state, ship))
+    await channel.close(None)
+
+
+def main() -> None:
+    """Entry point of the agent process, started by `clickgate edge`."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group; the parent decides
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    asyncio.run(run(load_edge_settings()))
+
+
+if __name__ == "__main__":
+    main()
