@@ -7,6 +7,7 @@ the section between the markers in bench/README.md is replaced with what they pr
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -35,7 +36,7 @@ def main() -> int:
     header = (
         f"Latest `make bench`: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
         f"Python {platform.python_version()}, {platform.machine()}, "
-        f"{len(open('/proc/cpuinfo').read().split('processor')) - 1} cores.\n\n"
+        f"{os.cpu_count()} cores.\n\n"
     )
     text = README.read_text()
     block = f"{START}\n{header}" + "\n".join(sections) + f"{END}\n"
