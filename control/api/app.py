@@ -36,6 +36,15 @@ from control.api.keys import (
     rotate_key,
 )
 from control.api.links import create_link
+from control.api.rewrite import rewrite_links
+from control.api.stats import HANDLERS as STATS_HANDLERS
+from control.api.streams import (
+    create_stream_handler,
+    delete_stream_handler,
+    list_streams_handler,
+    show_stream,
+    update_stream_handler,
+)
 from control.db.engine import make_engine, make_sessionmaker
 from control.enrich import Enricher
 from control.ingest import Ingestor
@@ -105,6 +114,13 @@ def build_app(ctx: AppContext, with_grpc: bool = True) -> Litestar:
             recheck_domain,
             update_domain,
             delete_domain,
+            rewrite_links,
+            create_stream_handler,
+            list_streams_handler,
+            show_stream,
+            update_stream_handler,
+            delete_stream_handler,
+            *STATS_HANDLERS,
         ],
         dependencies={
             "ctx": Provide(lambda: ctx, use_cache=True, sync_to_thread=False),

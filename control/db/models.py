@@ -204,3 +204,44 @@ class AcmeChallenge(Base):
     token: Mapped[str] = mapped_column(String(200))
     key_authorization: Mapped[str] = mapped_column(String(500))
     created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Stream(Base):
+    """A tenant's message stream: its click domain and link-tracking defaults."""
+
+    __tablename__ = "streams"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    name: Mapped[str] = mapped_column(String(64))
+    # A domain name, not a foreign key: removing a domain must not be blocked by streams;
+    # a rewrite through a stream whose domain is gone gets a clear error instead.
+    domain: Mapped[str | None] = mapped_column(String(253), default=None)
+    track_links: Mapped[str] = mapped_column(String(16))  # None, HtmlAndText, HtmlOnly, TextOnly
+    url_params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prefix_www: Mapped[bool] = mapped_column(default=False)
+    protect_visible_urls: Mapped[bool] = mapped_column(default=True)
+    max_links: Mapped[int] = mapped_column(Integer, default=1000)
+    is_default: Mapped[bool] = mapped_column(default=False)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+
+class Message(Base):
+    """A rewritten (so presumably sent) message: the denominator of per-message click rates."""
+
+    __tablename__ = "messages"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    message_id: Mapped[str] = mapped_column(String(200))
+    stream: Mapped[str] = mapped_column(String(64))
+    tags: Mapped[list[Any]] = mapped_column(JSON)
+    tracked_links: Mapped[int] = mapped_column(Integer)
+    created_ms: Mapped[int] = mapped_column(BigInteger)  # first rewrite
+    updated_ms: Mapped[int] = mapped_column(BigInteger)  # latest rewrite
+
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "message_id"),
+        Index("ix_messages_tenant_created", "tenant_id", "created_ms"),
+    )

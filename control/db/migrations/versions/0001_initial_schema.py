@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 12:19:50.061915
+Create Date: 2026-11-22 12:35:24.776870
 """
 
 from __future__ import annotations
@@ -128,6 +128,22 @@ def upgrade() -> None:
     with op.batch_alter_table('domains', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_domains_tenant_id'), ['tenant_id'], unique=False)
 
+    op.create_table('messages',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('tenant_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('message_id', sa.String(length=200), nullable=False),
+    sa.Column('stream', sa.String(length=64), nullable=False),
+    sa.Column('tags', sa.JSON(), nullable=False),
+    sa.Column('tracked_links', sa.Integer(), nullable=False),
+    sa.Column('created_ms', sa.BigInteger(), nullable=False),
+    sa.Column('updated_ms', sa.BigInteger(), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_messages_tenant_id_tenants')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_messages')),
+    sa.UniqueConstraint('tenant_id', 'message_id', name=op.f('uq_messages_tenant_id_message_id'))
+    )
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.create_index('ix_messages_tenant_created', ['tenant_id', 'created_ms'], unique=False)
+
     op.create_table('revocations',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('tenant_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -156,6 +172,23 @@ def upgrade() -> None:
     with op.batch_alter_table('signing_keys', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_signing_keys_tenant_id'), ['tenant_id'], unique=False)
 
+    op.create_table('streams',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('tenant_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('domain', sa.String(length=253), nullable=True),
+    sa.Column('track_links', sa.String(length=16), nullable=False),
+    sa.Column('url_params', sa.JSON(), nullable=False),
+    sa.Column('prefix_www', sa.Boolean(), nullable=False),
+    sa.Column('protect_visible_urls', sa.Boolean(), nullable=False),
+    sa.Column('max_links', sa.Integer(), nullable=False),
+    sa.Column('is_default', sa.Boolean(), nullable=False),
+    sa.Column('created_ms', sa.BigInteger(), nullable=False),
+    sa.Column('updated_ms', sa.BigInteger(), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_streams_tenant_id_tenants')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_streams')),
+    sa.UniqueConstraint('tenant_id', 'name', name=op.f('uq_streams_tenant_id_name'))
+    )
     op.create_table('acme_challenges',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('domain_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -196,6 +229,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_acme_challenges_domain_id'))
 
     op.drop_table('acme_challenges')
+    op.drop_table('streams')
     with op.batch_alter_table('signing_keys', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_signing_keys_tenant_id'))
 
@@ -204,6 +238,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_revocations_tenant_id'))
 
     op.drop_table('revocations')
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.drop_index('ix_messages_tenant_created')
+
+    op.drop_table('messages')
     with op.batch_alter_table('domains', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_domains_tenant_id'))
 

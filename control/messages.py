@@ -1,0 +1,221 @@
+"""Rewriting one message's links for a tenant: stream defaults, one key per message, a record."""
+
+from __future__ import annotations
+
+from typing import Annotated, Final
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from control.clock import now_ms
+from control.db.models import Domain, Message, Stream
+from control.domains import domain_for, tenant_domain
+from control.keys import active_key, key_secret
+from control.links import recipient_ref
+from control.rewrite import LinkReport, Minter, RewriteOptions, rewrite_message
+from control.settings import ControlSettings
+from control.streams import TRACK_MODES, TrackLinks, check_url_params, resolve_stream
+from control.tenants import Conflict, NotFound
+from edge import token
+
+MAX_BODY_BYTES: Final = 5 * 1024 * 1024  # per body, UTF-8
+# The JSON request holding two such bodies: escaping (\" and \uXXXX) can triple them.
+MAX_REQUEST_BYTES: Final = 32 * 1024 * 1024
+
+_LOCATIONS: Final = {"html": token.LOCATION_HTML, "text": token.LOCATION_TEXT}
+
+# Tags travel in every tracked link's token: keep them few and short so URLs stay short.
+Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
+class RewriteRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    message_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    recipient: str | None = None  # only an opaque reference (hash) goes into the links
+    tags: Annotated[list[Tag], msgspec.Meta(max_length=20)] = []
+    stream: str | None = None  # None: the tenant's default stream
+    domain: str | None = None  # None: the stream's domain, else the tenant's default
+    track_links: TrackLinks | None = None  # None: the stream's mode
+    url_params: dict[str, str] | None = None  # merged over the stream's
+    html: str | None = None
+    text: str | None = None
+
+
+class RewriteResponse(msgspec.Struct, kw_only=True):
+    html: str | None
+    text: str | None
+    links: list[LinkReport]
+    message_id: str
+    stream: str
+    domain: str
+    tracked_links: int
+
+
+class BodyTooLarge(ValueError):
+    """An html or text body over MAX_BODY_BYTES."""
+
+
+class DomainNotReady(LookupError):
+    """A customer click domain that edges do not serve yet (CNAME not seen)."""
+
+
+class Plan(msgspec.Struct):
+    """What one rewrite needs from the database, fetched once per message."""
+
+    stream: str
+    domain: str
+    options: RewriteOptions
+    mint: Minter
+
+
+def rewrite(
+    sessions: sessionmaker[Session], settings: ControlSettings, tenant_id: int, req: RewriteRequest
+) -> RewriteResponse:
+    """Rewrite and record the message. Raises ValueError (BodyTooLarge), NotFound, Conflict,
+    DomainNotReady, NoSigningKey."""
+    check_request(req)
+    now = now_ms()
+    plan = _plan_once(sessions, settings, tenant_id, req, now // 1000)
+    result = rewrite_message(req.html, req.text, plan.mint, plan.options)
+    tracked = sum(1 for link in result.links if link.tracked_url is not None)
+    with sessions.begin() as session:
+        record_message(session, tenant_id, req.message_id, plan.stream, req.tags, tracked, now)
+    return RewriteResponse(
+        html=result.html,
+        text=result.text,
+        links=result.links,
+        message_id=req.message_id,
+        stream=plan.stream,
+        domain=plan.domain,
+        tracked_links=tracked,
+    )
+
+
+def check_request(req: RewriteRequest) -> None:
+    if req.html is None and req.text is None:
+        raise ValueError("give html, text or both")
+    for name, body in (("html", req.html), ("text", req.text)):
+        if body is not None and _utf8_len(body) > MAX_BODY_BYTES:
+            raise BodyTooLarge(f"{name} is over {MAX_BODY_BYTES} bytes")
+    if req.url_params:
+        check_url_params(req.url_params)
+
+
+def _utf8_len(body: str) -> int:
+    if len(body) * 4 <= MAX_BODY_BYTES:  # cannot be over: skip the copy
+        return len(body)
+    return len(body.encode("utf-8", "surrogatepass"))
+
+
+def _plan_once(
+    sessions: sessionmaker[Session],
+    settings: ControlSettings,
+    tenant_id: int,
+    req: RewriteRequest,
+    sent_at: int,
+) -> Plan:
+    try:
+        with sessions.begin() as session:
+            return plan_rewrite(session, settings, tenant_id, req, sent_at)
+    except (IntegrityError, Conflict):
+        # Another request created the default stream between our look and our insert
+        # (a unique violation, or a Conflict when its commit came before our own check):
+        # a new transaction sees it. A genuine Conflict simply happens again.
+        with sessions.begin() as session:
+            return plan_rewrite(session, settings, tenant_id, req, sent_at)
+
+
+def plan_rewrite(
+    session: Session, settings: ControlSettings, tenant_id: int, req: RewriteRequest, sent_at: int
+) -> Plan:
+    stream = resolve_stream(session, tenant_id, req.stream)
+    domain = message_domain(session, tenant_id, req.domain, stream)
+    key = active_key(session, tenant_id)
+    track_html, track_text = TRACK_MODES[req.track_links or stream.track_links]
+    options = RewriteOptions(
+        track_html=track_html,
+        track_text=track_text,
+        prefix_www=stream.prefix_www,
+        protect_visible_urls=stream.protect_visible_urls,
+        max_links=stream.max_links,
+        url_params={**stream.url_params, **(req.url_params or {})},
+        # Every tenant's click domains: a link to any of them is never wrapped twice.
+        click_hosts=frozenset(session.scalars(select(Domain.name))),
+    )
+    mint = make_minter(
+        key.id,
+        key_secret(settings.sealer, key),
+        settings.click_base(domain.name),
+        message_id=req.message_id,
+        tags=tuple(req.tags),
+        sent_at=sent_at,
+        recipient=recipient_ref(tenant_id, req.recipient),
+    )
+    return Plan(stream.name, domain.name, options, mint)
+
+
+def message_domain(session: Session, tenant_id: int, name: str | None, stream: Stream) -> Domain:
+    """The request's domain, else the stream's, else the tenant's default; served by edges."""
+    if name is not None or stream.domain is None:
+        domain = domain_for(session, tenant_id, name)
+    else:
+        try:
+            domain = tenant_domain(session, tenant_id, stream.domain)
+        except NotFound:
+            raise Conflict(
+                f"stream {stream.name!r} uses click domain {stream.domain!r}, which is gone"
+            ) from None
+    if domain.custom and domain.verified_ms is None:  # links on it would not resolve yet
+        raise DomainNotReady(f"click domain {domain.name!r} is not verified yet (see its CNAME)")
+    return domain
+
+
+def make_minter(
+    key_id: int,
+    secret: bytes,
+    click_base: str,
+    *,
+    message_id: str,
+    tags: tuple[str, ...],
+    sent_at: int,
+    recipient: str,
+) -> Minter:
+    """A minter for one message; a link's own tags follow the message's in its token."""
+
+    def mint(url: str, index: int, location: str, link_tags: tuple[str, ...]) -> str:
+        path = token.mint(
+            key_id,
+            secret,
+            url,
+            message_id=message_id,
+            link_index=index,
+            location=_LOCATIONS[location],
+            tags=tags + tuple(t for t in link_tags if t not in tags) if link_tags else tags,
+            sent_at=sent_at,
+            recipient=recipient,
+        )
+        return f"{click_base}/{path}"
+
+    return mint
+
+
+def record_message(
+    session: Session,
+    tenant_id: int,
+    message_id: str,
+    stream: str,
+    tags: list[str],
+    tracked_links: int,
+    now: int,
+) -> None:
+    """Insert, or update the earlier rewrite of the same message id (first time kept)."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    values = {"stream": stream, "tags": tags, "tracked_links": tracked_links, "updated_ms": now}
+    insert = dialect.insert(Message).values(
+        tenant_id=tenant_id, message_id=message_id, created_ms=now, **values
+    )
+    session.execute(
+        insert.on_conflict_do_update(index_elements=["tenant_id", "message_id"], set_=values)
+    )

@@ -1,0 +1,73 @@
+"""Parse and check request parameters: dates, time zones, ranges; errors name the parameter."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DAY_MS = 86_400_000
+DEFAULT_DAYS = 30
+DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class ParamError(ValueError):
+    """A bad request parameter; the API turns it into a 400."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"{name}: {message}")
+        self.name = name
+
+
+def parse_tz(value: str | None) -> ZoneInfo:
+    name = value or "UTC"
+    try:
+        if name.startswith(("/", ".")) or ".." in name:
+            raise ValueError(name)  # IANA names only, never a path
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ParamError("tz", f"unknown time zone {name!r}; use an IANA name") from None
+
+
+def parse_instant(name: str, value: str, tz: ZoneInfo, end: bool) -> int:
+    """RFC 3339 (with Z or an offset) or YYYY-MM-DD in `tz`; an end date includes that day."""
+    try:
+        return _instant(name, value, tz, end)
+    except OverflowError:
+        raise ParamError(name, f"{value!r} is out of range") from None
+
+
+def _instant(name: str, value: str, tz: ZoneInfo, end: bool) -> int:
+    if DATE_ONLY.match(value):
+        try:
+            day = dt.date.fromisoformat(value)
+        except ValueError:
+            raise ParamError(name, f"{value!r} is not a valid date") from None
+        if end:
+            day += dt.timedelta(days=1)
+        return to_ms(dt.datetime.combine(day, dt.time(0), tzinfo=tz))
+    try:
+        stamp = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ParamError(name, f"{value!r} is neither RFC 3339 nor YYYY-MM-DD") from None
+    if stamp.tzinfo is None:
+        raise ParamError(name, f"{value!r} needs a time zone offset or Z")
+    return to_ms(stamp)
+
+
+def to_ms(stamp: dt.datetime) -> int:
+    return int(stamp.timestamp() * 1000)
+
+
+def parse_range(start: str | None, stop: str | None, tz: ZoneInfo, now_ms: int) -> tuple[int, int]:
+    """[from, to) in ms; defaults to the last 30 days up to now."""
+    to_value = parse_instant("to", stop, tz, end=True) if stop else now_ms + 1
+    if start:
+        from_value = parse_instant("from", start, tz, end=False)
+    else:
+        from_value = to_value - DEFAULT_DAYS * DAY_MS
+    if from_value >= to_value:
+        raise ParamError("from", "must be before to")
+    if from_value < 0:
+        raise ParamError("from", "must not be before 1970")
+    return from_value, to_value
