@@ -10,7 +10,7 @@ from litestar import get
 from litestar.params import FromPath, FromQuery, PathParameter, QueryParameter
 from litestar.response import Stream
 
-from control.api.clicks import ClickOut, click_out, rfc3339
+from control.api.clicks import ClickOut, ClientOut, GeoOut, click_out, rfc3339
 from control.api.context import Ctx, TenantId
 from control.api.errors import ApiError
 from control.api.stats.query import (
@@ -197,18 +197,8 @@ def flat_click(row: Click) -> dict[str, Any]:
 
 CSV_HEADER = [
     *(f for f in ClickOut.__struct_fields__ if f not in ("client", "geo")),
-    "browser",
-    "browser_version",
-    "os",
-    "os_version",
-    "device",
-    "platform",
-    "email_client",
-    "country",
-    "region",
-    "city",
-    "asn",
-    "as_org",
+    *ClientOut.__struct_fields__,
+    *GeoOut.__struct_fields__,
 ]
 
 HANDLERS = [
