@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .PHONY: run test lint unit bench bench-redirect proto geoip clean
+GEOIP_PACKAGE := @ip-location-db/geo-whois-asn-country-mmdb
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -39,6 +40,16 @@ bench-redirect: $(VENV)/.synced
 
 bench: $(VENV)/.synced
 	$(BIN)/python -m bench.all
+
+# A real CC0 country database (ip-location-db, from the npm registry) for CLICKGATE_GEOIP_DB;
+# `clickgate up` uses it when it is there.
+geoip:
+	mkdir -p var/geoip
+	cd var/geoip && npm pack --silent $(GEOIP_PACKAGE) >/dev/null && \
+		tar -xzf ip-location-db-geo-whois-asn-country-mmdb-*.tgz --strip-components=1 \
+			package/geo-whois-asn-country.mmdb package/NRO_LICENSE && \
+		rm -f ip-location-db-geo-whois-asn-country-mmdb-*.tgz
+	@echo "CLICKGATE_GEOIP_DB=$(CURDIR)/var/geoip/geo-whois-asn-country.mmdb"
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var

@@ -59,6 +59,9 @@ def child_environment(args: argparse.Namespace, data_dir: Path) -> dict[str, str
             "CLICKGATE_EDGE_DATA_DIR": str(data_dir / "edge"),
         }
     )
+    geoip = data_dir / "geoip" / "geo-whois-asn-country.mmdb"  # from `make geoip`
+    if geoip.is_file():
+        env.setdefault("CLICKGATE_GEOIP_DB", str(geoip))
     env.setdefault("CLICKGATE_MASTER_KEY", local_secret(data_dir, "master.key"))
     env.setdefault("CLICKGATE_EDGE_SNAPSHOT_KEY", local_secret(data_dir, "edge-snapshot.key"))
     return env
