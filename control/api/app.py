@@ -45,10 +45,12 @@ from control.api.streams import (
     show_stream,
     update_stream_handler,
 )
+from control.api.tenant import delete_recipient, get_tenant, update_tenant
 from control.db.engine import make_engine, make_sessionmaker
 from control.enrich import Enricher
 from control.ingest import Ingestor
 from control.metrics import ControlMetrics
+from control.privacy import retention_forever
 from control.rpc import promote_keys_forever, start_grpc
 from control.settings import ControlSettings, load_control_settings
 
@@ -82,6 +84,8 @@ def build_app(ctx: AppContext, with_grpc: bool = True) -> Litestar:
             )
             log.info("gRPC listening on %s:%d", s.grpc_host, port)
         jobs = [asyncio.create_task(promote_keys_forever(ctx.sessions))] if with_grpc else []
+        if with_grpc:
+            jobs.append(asyncio.create_task(retention_forever(ctx.sessions)))
         if with_grpc:  # domain jobs need edges to publish challenges and certificates to
             jobs.append(asyncio.create_task(dns_checks_forever(ctx.settings, ctx.sessions)))
             jobs.append(
@@ -101,6 +105,9 @@ def build_app(ctx: AppContext, with_grpc: bool = True) -> Litestar:
             healthz,
             metrics,
             create_link,
+            get_tenant,
+            update_tenant,
+            delete_recipient,
             message_clicks,
             list_keys,
             rotate_key,

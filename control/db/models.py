@@ -40,6 +40,7 @@ class Tenant(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     created_ms: Mapped[int] = mapped_column(BigInteger)
     truncate_ips: Mapped[bool] = mapped_column(default=True)  # store /24 and /48 only
+    retention_days: Mapped[int] = mapped_column(Integer, default=0)  # 0: keep clicks forever
 
 
 class ApiKey(Base):

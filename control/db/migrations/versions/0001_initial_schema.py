@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 12:35:24.776870
+Create Date: 2026-11-22 13:01:03.031721
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('created_ms', sa.BigInteger(), nullable=False),
     sa.Column('truncate_ips', sa.Boolean(), nullable=False),
+    sa.Column('retention_days', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tenants')),
     sa.UniqueConstraint('name', name=op.f('uq_tenants_name'))
     )

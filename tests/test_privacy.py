@@ -1,0 +1,85 @@
+"""Privacy controls: per-tenant truncation switch, retention job, deleting a recipient's clicks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+from sqlalchemy import func, select
+
+from control.api.app import build_app, make_context
+from control.api.context import AppContext
+from control.clock import now_ms
+from control.db.migrate import upgrade
+from control.db.models import Click
+from control.links import recipient_ref
+from control.privacy import DAY_MS, enforce_retention
+from control.settings import ControlSettings
+from control.tenants import create_api_key, create_tenant
+from tests.cluster import MASTER_KEY
+from tests.stats_data import Spec, row
+
+
+@pytest.fixture
+def ctx(database_url: str) -> Iterator[AppContext]:
+    context = make_context(ControlSettings(database_url=database_url, master_key=MASTER_KEY))
+    upgrade(context.engine)
+    yield context
+    context.engine.dispose()
+
+
+def add_click(ctx: AppContext, n: int, tenant: int, age_days: float, recipient: str) -> None:
+    spec = Spec(n, tenant, now_ms() - int(age_days * DAY_MS), "m", 0, "html", "https://e/", "h")
+    click = row(spec)
+    click.recipient = recipient
+    with ctx.sessions.begin() as session:
+        session.add(click)
+
+
+def count(ctx: AppContext, tenant: int) -> int:
+    with ctx.sessions() as session:
+        return int(session.scalar(select(func.count()).where(Click.tenant_id == tenant)) or 0)
+
+
+def tenants(ctx: AppContext) -> tuple[int, int, str]:
+    with ctx.sessions.begin() as session:
+        a = create_tenant(session, ctx.sealer, "a")
+        b = create_tenant(session, ctx.sealer, "b")
+        key = create_api_key(session, a.id)
+        return a.id, b.id, key
+
+
+def test_retention_deletes_only_old_clicks_of_tenants_that_set_it(ctx: AppContext) -> None:
+    a, b, key = tenants(ctx)
+    for n, (tenant, age) in enumerate([(a, 40), (a, 10), (b, 40)], start=1):
+        add_click(ctx, n, tenant, age, "")
+    with TestClient[Litestar](build_app(ctx, with_grpc=False)) as client:
+        auth = {"Authorization": f"Bearer {key}"}
+        response = client.patch("/v1/tenant", json={"retention_days": 30}, headers=auth)
+        assert response.status_code == 200, response.text
+        assert response.json()["retention_days"] == 30
+        bad = client.patch("/v1/tenant", json={"retention_days": -1}, headers=auth)
+        assert bad.status_code == 400
+        assert client.patch("/v1/tenant", json={"nope": 1}, headers=auth).status_code == 400
+    with ctx.sessions.begin() as session:
+        assert enforce_retention(session) == 1
+    assert (count(ctx, a), count(ctx, b)) == (1, 1)  # tenant b keeps everything
+
+
+def test_delete_every_click_of_a_recipient(ctx: AppContext) -> None:
+    a, b, key = tenants(ctx)
+    add_click(ctx, 1, a, 1, recipient_ref(a, "Jane@Example.com"))
+    add_click(ctx, 2, a, 1, recipient_ref(a, "jane@example.com"))
+    add_click(ctx, 3, a, 1, recipient_ref(a, "bob@example.com"))
+    add_click(ctx, 4, b, 1, recipient_ref(b, "jane@example.com"))
+    with TestClient[Litestar](build_app(ctx, with_grpc=False)) as client:
+        auth = {"Authorization": f"Bearer {key}"}
+        response = client.delete("/v1/recipients/JANE@example.com/clicks", headers=auth)
+        assert response.status_code == 200, response.text
+        assert response.json() == {"deleted": 2}
+        assert client.get("/v1/tenant", headers=auth).json()["truncate_ips"] is True
+        off = client.patch("/v1/tenant", json={"truncate_ips": False}, headers=auth)
+        assert off.json()["truncate_ips"] is False
+    assert (count(ctx, a), count(ctx, b)) == (1, 1)  # the other tenant's Jane stays
