@@ -134,14 +134,19 @@ class Cluster:
         return url
 
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        """SIGTERM lets Granian stop its workers; SIGKILL takes the workers down too, as a
+        node failure would (an orphaned worker would keep serving on a reused port)."""
+        if sig == signal.SIGKILL:
+            self.kill_tree(name)
+            return -signal.SIGKILL
         proc = self.procs.pop(name)
         if proc.poll() is None:
             proc.send_signal(sig)
         try:
             return proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            self.procs[name] = proc
+            self.kill_tree(name)
             raise
 
     def kill_tree(self, name: str) -> None:
@@ -159,6 +164,8 @@ class Cluster:
         for name in list(self.procs):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.stop(name, timeout=15)
+        for name in list(self.procs):
+            self.kill_tree(name)
 
     def logs(self) -> str:
         return "\n".join(
