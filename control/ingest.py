@@ -15,6 +15,7 @@ from control.db.models import SigningKey, Tenant
 from control.enrich import Enricher
 from control.keys import key_secret
 from control.store import insert_new_clicks
+from control.webhooks.outbox import enqueue_click_events
 from edge import token
 from edge.record import ClickRecord, decode_record
 from edge.sealing import Sealer
@@ -53,6 +54,7 @@ class Ingestor:
         if inserted:
             new = set(inserted)
             reclassify_new_clicks(session, [row for row in rows if row[0] in new])
+            enqueue_click_events(session, [row for row in rows if row[0] in new])
         result.inserted = len(inserted)
         result.duplicates = len(rows) - len(inserted)
         return result

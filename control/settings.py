@@ -37,6 +37,7 @@ class ControlSettings(msgspec.Struct, kw_only=True, frozen=True):
     acme_caa_identities: list[str] = msgspec.field(default_factory=lambda: ["letsencrypt.org"])
     acme_retry_seconds: float = 60.0  # first retry after a failed order; doubles to 6 h
     acme_max_failed_validations: int = 5  # per domain per hour
+    webhook_allow_private: bool = False  # deliver webhooks to loopback/private hosts (tests)
 
     def __post_init__(self) -> None:
         for field in ("api_port", "grpc_port", "click_port"):

@@ -46,6 +46,7 @@ from control.api.streams import (
     update_stream_handler,
 )
 from control.api.tenant import delete_recipient, get_tenant, update_tenant
+from control.api.webhooks import HANDLERS as WEBHOOK_HANDLERS
 from control.db.engine import make_engine, make_sessionmaker
 from control.enrich import Enricher
 from control.ingest import Ingestor
@@ -53,6 +54,7 @@ from control.metrics import ControlMetrics
 from control.privacy import retention_forever
 from control.rpc import promote_keys_forever, start_grpc
 from control.settings import ControlSettings, load_control_settings
+from control.webhooks.dispatcher import webhooks_forever
 
 log = logging.getLogger("clickgate.control")
 
@@ -86,6 +88,9 @@ def build_app(ctx: AppContext, with_grpc: bool = True) -> Litestar:
         jobs = [asyncio.create_task(promote_keys_forever(ctx.sessions))] if with_grpc else []
         if with_grpc:
             jobs.append(asyncio.create_task(retention_forever(ctx.sessions)))
+            jobs.append(
+                asyncio.create_task(webhooks_forever(ctx.settings, ctx.sessions, ctx.sealer))
+            )
         if with_grpc:  # domain jobs need edges to publish challenges and certificates to
             jobs.append(asyncio.create_task(dns_checks_forever(ctx.settings, ctx.sessions)))
             jobs.append(
@@ -128,6 +133,7 @@ def build_app(ctx: AppContext, with_grpc: bool = True) -> Litestar:
             update_stream_handler,
             delete_stream_handler,
             *STATS_HANDLERS,
+            *WEBHOOK_HANDLERS,
         ],
         dependencies={
             "ctx": Provide(lambda: ctx, use_cache=True, sync_to_thread=False),

@@ -246,3 +246,48 @@ class Message(Base):
         UniqueConstraint("tenant_id", "message_id"),
         Index("ix_messages_tenant_created", "tenant_id", "created_ms"),
     )
+
+
+class WebhookEndpoint(Base):
+    """A tenant's webhook receiver; the signing secret is sealed at rest."""
+
+    __tablename__ = "webhook_endpoints"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    events: Mapped[list[Any]] = mapped_column(JSON)
+    mode: Mapped[str] = mapped_column(String(16))  # every, first_human
+    include_bots: Mapped[bool] = mapped_column(default=False)
+    headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    secret: Mapped[bytes] = mapped_column(LargeBinary(256))  # sealed "whsec_..." string
+    enabled: Mapped[bool] = mapped_column(default=True)
+    disabled_reason: Mapped[str] = mapped_column(String(500), default="")
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    changed_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint: the outbox row, its retry state and lock columns."""
+
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)  # the webhook-id header
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id"), index=True)
+    tenant_id: Mapped[int] = mapped_column(BigInteger)
+    click_id: Mapped[str] = mapped_column(String(32))
+    event_time_ms: Mapped[int] = mapped_column(BigInteger)
+    payload: Mapped[str] = mapped_column(Text)  # the exact body signed and sent
+    status: Mapped[str] = mapped_column(String(16))  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_ms: Mapped[int] = mapped_column(BigInteger)
+    locked_by: Mapped[str] = mapped_column(String(64), default="")
+    locked_until_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    attempt_log: Mapped[list[Any]] = mapped_column(JSON, default=list)  # last attempts
+    last_status_code: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    delivered_ms: Mapped[int | None] = mapped_column(BigInteger, default=None)
+
+    __table_args__ = (
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_ms"),
+        Index("ix_webhook_deliveries_endpoint_time", "endpoint_id", "event_time_ms"),
+    )

@@ -1,0 +1,1 @@
+"""Click webhooks: endpoints, a transactional outbox, signing, an SSRF guard, the dispatcher."""

@@ -1,0 +1,214 @@
+"""The dispatcher: claims due outbox rows, POSTs them, records each attempt, retries.
+
+Claiming: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, and on both databases the lock
+columns (``locked_by``/``locked_until_ms``), so a crashed dispatcher's rows are taken
+over once their lock expires; a re-send keeps its ``webhook-id``. Each endpoint has at
+most ``per_endpoint`` requests in flight, and rows of a busy endpoint are not even
+claimed, so a hanging receiver only ever holds its own slots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from control.clock import now_ms
+from control.db.models import WebhookDelivery, WebhookEndpoint
+from control.settings import ControlSettings
+from control.webhooks.endpoints import endpoint_secret
+from control.webhooks.sender import Outcome, post
+from edge.sealing import Sealer
+
+log = logging.getLogger("clickgate.control.webhooks")
+
+MAX_ATTEMPTS = 12  # with the default schedule: about three days
+MAX_DELAY_MS = 12 * 3600 * 1000
+LOG_ATTEMPTS = 20  # attempts kept per delivery
+
+
+def backoff_ms(attempts: int, base_ms: int, rng: random.Random) -> int:
+    """Delay after the n-th failed attempt: base * 4^(n-1), capped, with +-20% jitter."""
+    delay = min(base_ms * 4 ** max(attempts - 1, 0), MAX_DELAY_MS)
+    return int(delay * rng.uniform(0.8, 1.2))
+
+
+@dataclass(frozen=True)
+class Job:
+    delivery_id: str
+    endpoint_id: int
+    url: str
+    headers: dict[str, str]
+    secret: str
+    body: bytes
+
+
+@dataclass
+class Dispatcher:
+    sessions: sessionmaker[Session]
+    sealer: Sealer
+    allow_private: bool = False
+    timeout_s: float = 5.0
+    base_delay_ms: int = 10_000
+    per_endpoint: int = 2
+    batch: int = 50
+    clock: Callable[[], int] = now_ms
+    worker: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    rng: random.Random = field(default_factory=random.Random)
+    in_flight: Counter[int] = field(default_factory=Counter)
+
+    @property
+    def lock_ms(self) -> int:
+        return int(self.timeout_s * 1000) * 3 + 30_000
+
+    def claim(self) -> list[Job]:
+        """Lock up to batch due rows, at most the free slots of each endpoint."""
+        now = self.clock()
+        busy = [e for e, n in self.in_flight.items() if n >= self.per_endpoint]
+        with self.sessions.begin() as session:
+            query = (
+                select(WebhookDelivery.id, WebhookDelivery.endpoint_id)
+                .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+                .where(
+                    WebhookDelivery.status == "pending",
+                    WebhookDelivery.next_attempt_ms <= now,
+                    WebhookDelivery.locked_until_ms <= now,
+                    WebhookEndpoint.enabled,
+                    WebhookDelivery.endpoint_id.not_in(busy),
+                )
+                .order_by(WebhookDelivery.next_attempt_ms)
+                .limit(self.batch)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True, of=WebhookDelivery)
+            taken: Counter[int] = Counter(self.in_flight)
+            ids = []
+            for delivery_id, endpoint_id in session.execute(query).all():
+                if taken[endpoint_id] < self.per_endpoint:
+                    taken[endpoint_id] += 1
+                    ids.append(delivery_id)
+            if not ids:
+                return []
+            token = f"{self.worker}:{uuid.uuid4().hex[:8]}"
+            session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id.in_(ids), WebhookDelivery.locked_until_ms <= now)
+                .values(locked_by=token, locked_until_ms=now + self.lock_ms)
+            )
+            return self._jobs(session, token)
+
+    def _jobs(self, session: Session, token: str) -> list[Job]:
+        rows = session.execute(
+            select(WebhookDelivery, WebhookEndpoint)
+            .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+            .where(WebhookDelivery.locked_by == token)
+        ).all()
+        return [
+            Job(
+                d.id,
+                e.id,
+                e.url,
+                {str(k): str(v) for k, v in (e.headers or {}).items()},
+                endpoint_secret(self.sealer, e),
+                d.payload.encode(),
+            )
+            for d, e in rows
+        ]
+
+    def deliver(self, job: Job) -> Outcome:
+        """Blocking: send one job and record the attempt."""
+        stamp = self.clock() // 1000
+        outcome = post(
+            job.url,
+            job.body,
+            job.secret,
+            job.delivery_id,
+            stamp,
+            job.headers,
+            self.timeout_s,
+            self.allow_private,
+        )
+        self.record(job, outcome)
+        return outcome
+
+    def record(self, job: Job, outcome: Outcome) -> None:
+        now = self.clock()
+        with self.sessions.begin() as session:
+            d = session.get(WebhookDelivery, job.delivery_id)
+            if d is None:
+                return  # endpoint deleted meanwhile
+            d.attempts += 1
+            entry = {"time_ms": now, "status_code": outcome.status, "error": outcome.error}
+            d.attempt_log = [*(d.attempt_log or []), entry][-LOG_ATTEMPTS:]
+            d.last_status_code = outcome.status
+            d.last_error = outcome.error
+            d.locked_by, d.locked_until_ms = "", 0
+            if 200 <= outcome.status < 300:
+                d.status, d.delivered_ms = "delivered", now
+            elif outcome.status == 410:
+                d.status = "failed"
+                _disable(session, job.endpoint_id, "receiver answered 410 Gone", now)
+            elif d.attempts >= MAX_ATTEMPTS:
+                d.status = "failed"
+                _disable(session, job.endpoint_id, "deliveries failed for days", now)
+            else:
+                d.next_attempt_ms = now + backoff_ms(d.attempts, self.base_delay_ms, self.rng)
+
+    async def run_job(self, job: Job) -> None:
+        try:
+            await asyncio.to_thread(self.deliver, job)
+        except Exception:  # the lock expires and a later pass retries
+            log.exception("webhook delivery %s failed", job.delivery_id)
+        finally:
+            self.in_flight[job.endpoint_id] -= 1
+
+    async def pump(self, tasks: set[asyncio.Task[None]]) -> int:
+        """Claim once and start a task per job; returns how many started."""
+        jobs = await asyncio.to_thread(self.claim)
+        for job in jobs:
+            self.in_flight[job.endpoint_id] += 1
+            task = asyncio.create_task(self.run_job(job))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        return len(jobs)
+
+    async def run_forever(self, poll_s: float = 1.0) -> None:
+        tasks: set[asyncio.Task[None]] = set()
+        while True:
+            try:
+                started = await self.pump(tasks)
+            except SQLAlchemyError as exc:
+                log.error("webhook claim failed: %s", exc.__class__.__name__)
+                started = 0
+            except Exception:  # keep the job alive: a bad row must not stop every tenant
+                log.exception("webhook claim failed")
+                started = 0
+            if not started:
+                await asyncio.sleep(poll_s)
+            else:
+                await asyncio.sleep(0.01)
+
+
+def _disable(session: Session, endpoint_id: int, reason: str, now: int) -> None:
+    endpoint = session.get(WebhookEndpoint, endpoint_id)
+    if endpoint is not None and endpoint.enabled:
+        endpoint.enabled = False
+        endpoint.disabled_reason = reason
+        endpoint.changed_ms = now
+        log.warning("webhook endpoint %d disabled: %s", endpoint_id, reason)
+
+
+async def webhooks_forever(
+    settings: ControlSettings, sessions: sessionmaker[Session], sealer: Sealer
+) -> None:
+    """Background job of the control plane; replicas may all run it (rows are claimed)."""
+    dispatcher = Dispatcher(sessions, sealer, allow_private=settings.webhook_allow_private)
+    await dispatcher.run_forever()

@@ -1,0 +1,79 @@
+"""One signed POST to a pinned, SSRF-checked address; no redirects, short timeout."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from control.webhooks.signing import signed_headers
+from control.webhooks.ssrf import Refused, resolve
+
+USER_AGENT = "clickgate-webhooks/1"
+_TLS = ssl.create_default_context()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int  # HTTP status, 0 when no response
+    error: str = ""
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self.address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, context=_TLS)
+        self.address = address
+
+    def connect(self) -> None:
+        raw = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = _TLS.wrap_socket(raw, server_hostname=self.host)
+
+
+def post(
+    url: str,
+    body: bytes,
+    secret: str,
+    msg_id: str,
+    timestamp: int,
+    extra_headers: dict[str, str],
+    timeout: float,
+    allow_private: bool,
+) -> Outcome:
+    """Blocking: run in a worker thread. Never raises for network trouble."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    https = parts.scheme == "https"
+    port = parts.port or (443 if https else 80)
+    try:
+        address = resolve(host, port, allow_private)[0]
+    except Refused as exc:
+        return Outcome(0, str(exc)[:500])
+    cls = _PinnedHTTPS if https else _PinnedHTTP
+    conn = cls(host, port, address, timeout)
+    headers = {
+        **extra_headers,
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+        **signed_headers(secret, msg_id, timestamp, body),
+    }
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        conn.request("POST", path, body=body, headers=headers)
+        response = conn.getresponse()
+        response.read(65536)
+        return Outcome(response.status)
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        return Outcome(0, f"{exc.__class__.__name__}: {exc}"[:500])
+    finally:
+        conn.close()
