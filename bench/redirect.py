@@ -42,7 +42,7 @@ from bench.common import (
     wrk_binary,
 )
 from bench.contenders import bare, nginx, starlette_peer
-from bench.contenders.edge import EdgeStack, destination
+from bench.contenders.edge import CONTROL_NICE, EdgeStack, destination
 
 CONTENDERS = ("bare", "edge", "starlette", "nginx")
 # Optional: the edge with its journal (and so shipping) off, to price durability.
@@ -58,6 +58,7 @@ class Run:
     stack: contextlib.ExitStack
     edge: EdgeStack | None = None
     targets: list[Target] = field(default_factory=list)
+    control_nice: int = CONTROL_NICE
 
 
 def redirects(url: str, location: str | None) -> bool:
@@ -70,7 +71,7 @@ def start_edge(run: Run, links: int, name: str = "edge", **env: str) -> EdgeStac
     """Control plane plus edge; links distinct tracked links minted through the API."""
     tmp = run.tmp / name
     tmp.mkdir()
-    edge = EdgeStack(tmp, **env)
+    edge = EdgeStack(tmp, run.control_nice, **env)
     run.stack.callback(edge.close)
     edge.start(links)
     edge.check()
@@ -233,10 +234,10 @@ def _progress(line: str) -> None:
 
 
 @contextlib.contextmanager
-def started(names: list[str], links: int) -> Iterator[Run]:
+def started(names: list[str], links: int, control_nice: int = CONTROL_NICE) -> Iterator[Run]:
     """Start the contenders in a temp dir; on exit (error and Ctrl-C too) stop them all."""
     with tempfile.TemporaryDirectory(prefix="clickgate-bench-") as tmp:
-        run = Run(Path(tmp), contextlib.ExitStack())
+        run = Run(Path(tmp), contextlib.ExitStack(), control_nice=control_nice)
         try:
             run.edge = start_edge(run, links)
             add_targets(run, names)
@@ -269,6 +270,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds, once per contender")
     parser.add_argument("--links", type=int, default=200, help="distinct tracked links")
     parser.add_argument(
+        "--control-nice",
+        type=int,
+        default=CONTROL_NICE,
+        choices=range(20),
+        metavar="0-19",
+        help="priority of the control plane sharing these cores (production: other machines)",
+    )
+    parser.add_argument(
         "--contenders",
         default=",".join(CONTENDERS),
         help=f"comma-separated, run in this order; needs bare,edge; optional: {OPTIONAL}",
@@ -290,6 +299,7 @@ def report(args: argparse.Namespace, m: Measurement, rs: dict[str, float]) -> di
         "rounds": args.rounds,
         "seconds": args.seconds,
         "connections": args.connections,
+        "control_nice": args.control_nice,
         "contenders": {
             name: {
                 "rps": round(s.rps),
@@ -315,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _sigterm)
     began = time.monotonic()
     try:
-        with started(args.names, args.links) as run:
+        with started(args.names, args.links, args.control_nice) as run:
             m = measure(run, args.rounds, args.seconds, args.connections, args.warmup)
     except KeyboardInterrupt:
         print("bench.redirect: interrupted; all servers stopped", file=sys.stderr)
@@ -326,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     rs = ratios(m.summaries)
     print(table(m.summaries, rs, m.rss))
     clicks = ", ".join(f"{k} {v:,.0f}" for k, v in m.clicks.items())
-    print(f"edge clicks: {clicks}; run took {time.monotonic() - began:.0f} s")
+    print(f"edge clicks: {clicks}; control plane at nice {args.control_nice}")
+    print(f"run took {time.monotonic() - began:.0f} s")
     if m.errors:
         print(f"WARNING: {m.errors} socket errors or non-3xx responses; see the errors column")
     print(json.dumps(report(args, m, rs)))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
 from pathlib import Path
@@ -152,7 +153,9 @@ def main() -> None:
     """Entry point of the agent process, started by `clickgate edge`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group; the parent decides
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    asyncio.run(run(load_edge_settings()))
+    settings = load_edge_settings()
+    os.nice(settings.agent_nice)  # the redirect path comes first (see EdgeSettings.agent_nice)
+    asyncio.run(run(settings))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """The redirect edge: a raw ASGI app. Verify token, journal click, answer 302.
 
 The request path awaits nothing but ``send``: token check and config lookups are
-dict and hash work in memory, and the journal append is one write() into the page
-cache (see edge.journal). Everything slow runs in the background thread
-(edge.background): config stream, shipping, fsync, metrics.
+dict and hash work in memory, and the journal append is a copy into a memory-mapped
+segment, that is into the page cache (see edge.journal). Everything slow runs
+elsewhere: fsync and config reload in the background thread (edge.background),
+shipping and the config stream in the edge agent process (edge.agent).
 """
 
 from __future__ import annotations

@@ -37,6 +37,9 @@ class EdgeSettings(msgspec.Struct, kw_only=True, frozen=True):
     ship_batch: int = 2000
     ship_interval: float = 0.2
     ship_deadline: float = 10.0
+    # The agent (shipping, config stream) yields the CPU to the request path: under
+    # saturation the journal absorbs the backlog, and it drains once load eases.
+    agent_nice: int = 10
     grace: float = 10.0  # seconds SIGTERM may take: drain requests, flush, ship
     snapshot_key: str = ""  # base64 32 bytes: seals signing keys in the on-disk snapshot
     cert_dir: str = ""  # where click domains' certificates are written for the TLS terminator
@@ -65,6 +68,8 @@ class EdgeSettings(msgspec.Struct, kw_only=True, frozen=True):
                 parse_key(self.snapshot_key)
             except ValueError as exc:
                 raise invalid("snapshot_key", f"{exc} (use 32 random bytes, base64)") from None
+        if not 0 <= self.agent_nice <= 19:
+            raise invalid("agent_nice", f"must be 0-19, got {self.agent_nice}")
         if self.journal_segment_bytes < 4096 or self.journal_max_bytes < self.journal_segment_bytes:
             raise invalid("journal_max_bytes", "must be at least one segment (4 KiB or more)")
 
