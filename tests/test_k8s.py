@@ -167,6 +167,8 @@ def container_env(objs: list[Obj], container: Obj) -> dict[str, str]:
             continue
         ref = item["valueFrom"]["secretKeyRef"]
         value = secret_value(objs, ref["name"], ref["key"])
+        if value is None and ref.get("optional"):
+            continue  # no such Secret: the kubelet leaves the variable unset
         env[item["name"]] = placeholder(item["name"]) if value is None else value
     return env
 
