@@ -114,11 +114,24 @@ def cmd_migrate(_: argparse.Namespace) -> int:
             except NotFound:
                 tenant = create_tenant(session, settings.sealer, settings.bootstrap_tenant)
             added = store_api_key(session, tenant.id, settings.bootstrap_api_key)
-    except Conflict as exc:
+            if settings.bootstrap_domain:
+                _bootstrap_domain(session, tenant.id, settings.bootstrap_domain)
+    except (Conflict, ValueError) as exc:
         print(f"clickgate: bootstrap: {exc}", file=sys.stderr)
         return 1
     print(f"bootstrap tenant {tenant.name}: API key {'added' if added else 'already in place'}")
     return 0
+
+
+def _bootstrap_domain(session: Session, tenant_id: int, name: str) -> None:
+    """The bootstrap tenant's default click domain, unless it has it already."""
+    from control.domains import add_domain, normalize, tenant_domain
+    from control.tenants import NotFound
+
+    try:
+        tenant_domain(session, tenant_id, normalize(name))
+    except NotFound:
+        add_domain(session, tenant_id, name, default=True)  # Conflict if another's
 
 
 def cmd_up(args: argparse.Namespace) -> int:

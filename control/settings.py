@@ -44,6 +44,7 @@ class ControlSettings(msgspec.Struct, kw_only=True, frozen=True):
     # Kubernetes migration Job reads them from a Secret); running it again changes nothing.
     bootstrap_tenant: str = ""
     bootstrap_api_key: str = ""  # cg_<12 hex>_<secret of 16+ URL-safe characters>
+    bootstrap_domain: str = ""  # optional: the tenant's default click domain
 
     def __post_init__(self) -> None:
         for field in ("api_port", "grpc_port", "click_port"):

@@ -8,6 +8,7 @@ import pytest
 
 from control.cli import main
 from control.db.engine import make_engine, make_sessionmaker
+from control.domains import domain_for
 from control.tenants import authenticate, find_tenant
 from tests.cluster import MASTER_KEY
 
@@ -21,6 +22,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("CLICKGATE_MASTER_KEY", MASTER_KEY)
     monkeypatch.setenv("CLICKGATE_BOOTSTRAP_TENANT", "acme")
     monkeypatch.setenv("CLICKGATE_BOOTSTRAP_API_KEY", KEY)
+    monkeypatch.setenv("CLICKGATE_BOOTSTRAP_DOMAIN", "Click.Acme.Test")
     return url
 
 
@@ -31,6 +33,7 @@ def test_migrate_bootstraps_once_and_the_key_works(env: str) -> None:
     with make_sessionmaker(engine)() as session:
         tenant = find_tenant(session, "acme")
         assert authenticate(session, KEY) == tenant.id
+        assert domain_for(session, tenant.id, None).name == "click.acme.test"
         assert authenticate(session, KEY[:-1] + "x") is None
     engine.dispose()
 
@@ -42,6 +45,9 @@ def test_a_key_of_another_tenant_is_never_moved(
     monkeypatch.setenv("CLICKGATE_BOOTSTRAP_TENANT", "other")
     assert main(["migrate"]) == 1
     assert "already in use" in capsys.readouterr().err
+    monkeypatch.setenv("CLICKGATE_BOOTSTRAP_API_KEY", KEY.replace("0123", "4567"))
+    assert main(["migrate"]) == 1  # the domain is acme's
+    assert "already registered" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
