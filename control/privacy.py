@@ -18,6 +18,7 @@ log = logging.getLogger("clickgate.control.privacy")
 
 DAY_MS = 86_400_000
 RETENTION_INTERVAL_SECONDS = 3600.0
+RETENTION_RETRY_SECONDS = 60.0
 RETENTION_JOB = "clickgate.retention"
 
 
@@ -52,13 +53,17 @@ async def retention_forever(sessions: sessionmaker[Session]) -> None:
     another one is running.
     """
     while True:
+        delay = RETENTION_INTERVAL_SECONDS
         try:
             removed = await asyncio.to_thread(_retention_once, sessions)
             if removed:
                 log.info("retention removed %d clicks", removed)
         except SQLAlchemyError as exc:
+            # E.g. a replica that started before the migration Job finished: try again
+            # soon rather than in an hour.
             log.error("retention failed: %s", exc.__class__.__name__)
-        await asyncio.sleep(RETENTION_INTERVAL_SECONDS)
+            delay = RETENTION_RETRY_SECONDS
+        await asyncio.sleep(delay)
 
 
 def _retention_once(sessions: sessionmaker[Session]) -> int:
