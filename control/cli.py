@@ -96,12 +96,42 @@ def cmd_control(_: argparse.Namespace) -> int:
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
-    from control.db.engine import make_engine
+    from control.db.engine import make_engine, make_sessionmaker
     from control.db.migrate import upgrade
+    from control.tenants import Conflict, NotFound, create_tenant, find_tenant, store_api_key
 
-    upgrade(make_engine(load_control_settings().database_url))
+    settings = load_control_settings()
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
     print("database is at the latest schema")
+    if not settings.bootstrap_api_key:
+        return 0
+    # After the schema, in the same run: the Job that migrates also bootstraps, in order.
+    try:
+        with make_sessionmaker(engine).begin() as session:
+            try:
+                tenant = find_tenant(session, settings.bootstrap_tenant)
+            except NotFound:
+                tenant = create_tenant(session, settings.sealer, settings.bootstrap_tenant)
+            added = store_api_key(session, tenant.id, settings.bootstrap_api_key)
+            if settings.bootstrap_domain:
+                _bootstrap_domain(session, tenant.id, settings.bootstrap_domain)
+    except (Conflict, ValueError) as exc:
+        print(f"clickgate: bootstrap: {exc}", file=sys.stderr)
+        return 1
+    print(f"bootstrap tenant {tenant.name}: API key {'added' if added else 'already in place'}")
     return 0
+
+
+def _bootstrap_domain(session: Session, tenant_id: int, name: str) -> None:
+    """The bootstrap tenant's default click domain, unless it has it already."""
+    from control.domains import add_domain, normalize, tenant_domain
+    from control.tenants import NotFound
+
+    try:
+        tenant_domain(session, tenant_id, normalize(name))
+    except NotFound:
+        add_domain(session, tenant_id, name, default=True)  # Conflict if another's
 
 
 def cmd_up(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from clickgate.v1 import config_pb2
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from control.clock import now_ms
@@ -17,6 +17,7 @@ from edge.sealing import Sealer
 
 VERIFIED_RECHECK_MS = 6 * 3600_000  # a verified CNAME is confirmed every few hours
 MAX_RECHECK_MS = 3600_000  # a pending/failed domain is retried at least hourly
+CHECK_LEASE_MS = 60_000  # a DNS check in flight; also the retry delay if its process dies
 
 _HOSTNAME = re.compile(
     r"(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
@@ -128,6 +129,23 @@ def due_for_check(session: Session, limit: int = 50) -> list[int]:
         .limit(limit)
     )
     return list(session.scalars(query))
+
+
+def claim_check(session: Session, domain_id: int) -> bool:
+    """Take a due domain's DNS check for this process (several control planes may run).
+
+    A conditional UPDATE: on PostgreSQL a second replica waits for the first one's row
+    lock and then finds next_check_ms in the future, so exactly one of them sees a row
+    count of 1. The lease stands until record_check sets the real next time.
+    """
+    now = now_ms()
+    result = session.execute(
+        update(Domain)
+        .where(Domain.id == domain_id, Domain.custom, Domain.next_check_ms <= now)
+        .values(next_check_ms=now + CHECK_LEASE_MS)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
 
 
 def snapshot_domains(session: Session) -> list[config_pb2.ClickDomain]:

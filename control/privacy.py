@@ -11,12 +11,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from control.clock import now_ms
 from control.db.models import Click, Tenant
+from control.dblock import try_job_lock
 from control.links import recipient_ref
 
 log = logging.getLogger("clickgate.control.privacy")
 
 DAY_MS = 86_400_000
 RETENTION_INTERVAL_SECONDS = 3600.0
+RETENTION_RETRY_SECONDS = 60.0
+RETENTION_JOB = "clickgate.retention"
 
 
 def delete_recipient_clicks(session: Session, tenant_id: int, recipient: str) -> int:
@@ -43,17 +46,28 @@ def enforce_retention(session: Session) -> int:
 
 
 async def retention_forever(sessions: sessionmaker[Session]) -> None:
-    """Background job of the control plane; idempotent, so replicas may all run it."""
+    """Background job of the control plane: every replica runs the loop, one pass at a time.
+
+    Deleting is idempotent, but two replicas deleting the same rows at once would only
+    wait on each other's row locks; the advisory lock makes a replica skip a pass that
+    another one is running.
+    """
     while True:
+        delay = RETENTION_INTERVAL_SECONDS
         try:
             removed = await asyncio.to_thread(_retention_once, sessions)
             if removed:
                 log.info("retention removed %d clicks", removed)
         except SQLAlchemyError as exc:
+            # E.g. a replica that started before the migration Job finished: try again
+            # soon rather than in an hour.
             log.error("retention failed: %s", exc.__class__.__name__)
-        await asyncio.sleep(RETENTION_INTERVAL_SECONDS)
+            delay = RETENTION_RETRY_SECONDS
+        await asyncio.sleep(delay)
 
 
 def _retention_once(sessions: sessionmaker[Session]) -> int:
     with sessions.begin() as session:
+        if not try_job_lock(session, RETENTION_JOB):
+            return 0  # another replica is deleting right now
         return enforce_retention(session)

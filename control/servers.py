@@ -14,6 +14,17 @@ from control.settings import ControlSettings
 from edge.sealing import new_key_text
 from edge.settings import EdgeSettings
 
+# After SIGTERM, Granian kills workers that are still draining grace + 1 s later; then
+# the agent gets grace + 2 s to ship what is left (it aims for 0.8 * grace itself).
+WORKER_KILL_MARGIN = 1
+AGENT_WAIT_MARGIN = 2
+
+
+def edge_stop_bound(settings: EdgeSettings) -> float:
+    """The longest `clickgate edge` takes from SIGTERM to exit (a pod's grace period must
+    cover this plus its preStop hook; tests/test_k8s.py checks the manifests)."""
+    return (settings.grace + WORKER_KILL_MARGIN) + (settings.grace + AGENT_WAIT_MARGIN)
+
 
 def serve_edge(settings: EdgeSettings) -> None:
     """The redirect edge: Granian workers (raw ASGI on uvloop) plus the edge agent process
@@ -29,7 +40,7 @@ def serve_edge(settings: EdgeSettings) -> None:
         # Workers have drained and fsynced: now the agent ships what is left, then exits.
         agent.send_signal(signal.SIGTERM)
         try:
-            agent.wait(settings.grace + 2)
+            agent.wait(settings.grace + AGENT_WAIT_MARGIN)
         except subprocess.TimeoutExpired:
             agent.kill()
             agent.wait()
@@ -46,7 +57,7 @@ def _granian_edge(settings: EdgeSettings) -> None:
         workers=settings.workers,
         log_access=False,
         backlog=4096,
-        workers_kill_timeout=int(settings.grace) + 1,
+        workers_kill_timeout=int(settings.grace) + WORKER_KILL_MARGIN,
     ).serve()
 
 

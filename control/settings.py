@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 
 import msgspec
 
@@ -11,6 +12,7 @@ from edge.envconfig import invalid, load
 from edge.sealing import Sealer, parse_key
 
 PREFIX = "CLICKGATE_"
+BOOTSTRAP_KEY = re.compile(r"cg_[0-9a-f]{12}_[A-Za-z0-9_-]{16,200}")
 
 
 class ControlSettings(msgspec.Struct, kw_only=True, frozen=True):
@@ -38,6 +40,11 @@ class ControlSettings(msgspec.Struct, kw_only=True, frozen=True):
     acme_retry_seconds: float = 60.0  # first retry after a failed order; doubles to 6 h
     acme_max_failed_validations: int = 5  # per domain per hour
     webhook_allow_private: bool = False  # deliver webhooks to loopback/private hosts (tests)
+    # The first tenant and its API key, put in place by `clickgate migrate` when set (the
+    # Kubernetes migration Job reads them from a Secret); running it again changes nothing.
+    bootstrap_tenant: str = ""
+    bootstrap_api_key: str = ""  # cg_<12 hex>_<secret of 16+ URL-safe characters>
+    bootstrap_domain: str = ""  # optional: the tenant's default click domain
 
     def __post_init__(self) -> None:
         for field in ("api_port", "grpc_port", "click_port"):
@@ -58,6 +65,7 @@ class ControlSettings(msgspec.Struct, kw_only=True, frozen=True):
             except ValueError:
                 raise invalid("scanner_cidrs", f"not a CIDR: {cidr!r}") from None
         self._check_domains()
+        self._check_bootstrap()
         try:
             parse_key(self.master_key)
         except ValueError as exc:
@@ -78,6 +86,16 @@ class ControlSettings(msgspec.Struct, kw_only=True, frozen=True):
                 raise invalid(field, "must be positive")
         if self.acme_max_failed_validations < 1:
             raise invalid("acme_max_failed_validations", "must be at least 1")
+
+    def _check_bootstrap(self) -> None:
+        if not self.bootstrap_api_key:
+            return
+        if not BOOTSTRAP_KEY.fullmatch(self.bootstrap_api_key):
+            raise invalid(
+                "bootstrap_api_key", "expected cg_<12 hex digits>_<16+ of A-Z a-z 0-9 - _>"
+            )
+        if not self.bootstrap_tenant.strip():
+            raise invalid("bootstrap_tenant", "required with CLICKGATE_BOOTSTRAP_API_KEY")
 
     @property
     def sealer(self) -> Sealer:

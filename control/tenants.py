@@ -55,6 +55,24 @@ def create_api_key(session: Session, tenant_id: int) -> str:
     return f"cg_{prefix}_{secret}"
 
 
+def store_api_key(session: Session, tenant_id: int, api_key: str) -> bool:
+    """Accept a key made outside (the operator's bootstrap Secret); False if it is stored.
+
+    A key already stored for another tenant is a Conflict: never move a key.
+    """
+    _, prefix, secret = api_key.split("_", 2)
+    row = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    if row is not None:
+        if row.tenant_id != tenant_id or not hmac.compare_digest(row.secret_sha256, _hash(secret)):
+            raise Conflict(f"API key prefix {prefix} is already in use")
+        return False
+    session.add(
+        ApiKey(tenant_id=tenant_id, prefix=prefix, secret_sha256=_hash(secret), created_ms=now_ms())
+    )
+    session.flush()
+    return True
+
+
 def revoke_api_key(session: Session, key_or_prefix: str) -> None:
     prefix = key_or_prefix.split("_")[1] if key_or_prefix.startswith("cg_") else key_or_prefix
     row = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))

@@ -30,7 +30,9 @@ from litestar.handlers import HTTPRouteHandler
 
 from control.api import app as control_app
 from control.cli import build_parser
+from control.servers import edge_stop_bound
 from control.settings import ControlSettings, load_control_settings
+from edge.certs import haproxy_config as reference_haproxy_config
 from edge.envconfig import env_name
 from edge.metrics_server import route
 from edge.settings import EdgeSettings, load_edge_settings
@@ -47,6 +49,7 @@ OVERLAYS = sorted(
 K8S_VERSIONS = ("1.33.0", "1.37.0")
 WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
 EDGE_PATHS_PROBED = ("/healthz", "/readyz", "/metrics", "/nope")
+HAPROXY_STOP_SECONDS = 2  # a hard stop once the edge has exited
 
 Obj = dict[str, Any]
 
@@ -164,6 +167,8 @@ def container_env(objs: list[Obj], container: Obj) -> dict[str, str]:
             continue
         ref = item["valueFrom"]["secretKeyRef"]
         value = secret_value(objs, ref["name"], ref["key"])
+        if value is None and ref.get("optional"):
+            continue  # no such Secret: the kubelet leaves the variable unset
         env[item["name"]] = placeholder(item["name"]) if value is None else value
     return env
 
@@ -443,7 +448,9 @@ def test_scrape_annotations_point_at_metrics(overlay: str, tmp_path: Path) -> No
         owner = next(
             c
             for c in containers(pod)
-            if any(p["containerPort"] == int(notes["prometheus.io/port"]) for p in c["ports"])
+            if any(
+                p["containerPort"] == int(notes["prometheus.io/port"]) for p in c.get("ports", [])
+            )
         )
         served = served_paths(settings_of(objs, owner), tmp_path)
         port = int(notes["prometheus.io/port"])
@@ -490,9 +497,9 @@ def test_edge_drain_fits_in_the_grace_period(overlay: str) -> None:
     assert isinstance(settings, EdgeSettings)
     sleep = prestop_sleep(edge)
     assert sleep >= 1, "preStop must give the load balancer time to stop sending"
-    # SIGTERM comes after preStop; Granian kills workers grace + 1 s later
-    # (control.servers: workers_kill_timeout); HAProxy stops after the edge.
-    needed = sleep + int(settings.grace) + 1 + 2
+    # SIGTERM comes after preStop; then the edge's own bound (workers, then the agent),
+    # and HAProxy, a sidecar, is stopped after the edge within the same period.
+    needed = sleep + edge_stop_bound(settings) + HAPROXY_STOP_SECONDS
     grace_period = pod["spec"]["terminationGracePeriodSeconds"]
     assert grace_period >= needed, f"{grace_period} s < preStop {sleep} + drain {needed - sleep}"
     proxy = next(c for c in containers(pod) if c["name"] == "haproxy")
@@ -530,7 +537,11 @@ def test_edge_journal_volume_holds_a_full_journal(overlay: str) -> None:
         for v in volumes.values()
         if "emptyDir" in v and v["emptyDir"].get("medium") != "Memory"
     )
-    limits = sum(quantity(c["resources"]["limits"]["ephemeral-storage"]) for c in containers(pod))
+    # What runs together: the main containers and the sidecars (a plain init container
+    # has finished before they start).
+    inits = pod["spec"].get("initContainers", [])
+    running = [*pod["spec"]["containers"], *(c for c in inits if c.get("restartPolicy"))]
+    limits = sum(quantity(c["resources"]["limits"]["ephemeral-storage"]) for c in running)
     assert limits >= disk, "the pod would be evicted before its volumes are full"
 
 
@@ -548,7 +559,11 @@ def test_haproxy_forwards_to_the_edge_and_loads_the_shared_certificates(overlay:
     servers = [line.split()[2] for line in sections["backend edge"] if line.startswith("server")]
     assert servers == [f"127.0.0.1:{settings.port}"]
     assert "127.0.0.1/32" in settings.trusted_proxies
-    assert "option forwardfor" in sections["frontend clicks"]
+    assert "option forwardfor" in sections["defaults"]
+    clicks = [name for name in sections if name.startswith("frontend click")]
+    assert len(clicks) == 2
+    for name in clicks:  # the edge must see one X-Forwarded-For: HAProxy's
+        assert "http-request del-header x-forwarded-for" in sections[name], name
     # Probes: the port is bound in a frontend that answers monitor-uri with that path.
     for _, probe in probes(proxy):
         port = port_number(pod, probe["httpGet"]["port"])
@@ -556,19 +571,32 @@ def test_haproxy_forwards_to_the_edge_and_loads_the_shared_certificates(overlay:
             f"bind :{port}" in lines and f"monitor-uri {probe['httpGet']['path']}" in lines
             for lines in sections.values()
         )
-    # Certificate directories: the edge's certificate volume is mounted in both.
+    # Certificate files and directories HAProxy loads are on its volumes; the ones the edge
+    # writes are checked in test_edge_hands_certificates_to_haproxy_the_way_...
     binds = " ".join(
         line for lines in sections.values() for line in lines if line.startswith("bind")
     )
-    crt_dirs = re.findall(r"\bcrt (\S+)", binds)
-    proxy_mounts = {m["mountPath"]: m["name"] for m in proxy["volumeMounts"]}
-    edge_mounts = {m["name"] for m in edge["volumeMounts"]}
-    shared = [proxy_mounts[d.rstrip("/")] for d in crt_dirs if proxy_mounts.get(d.rstrip("/"))]
-    assert len(shared) == len(crt_dirs) and any(name in edge_mounts for name in shared)
+    mounted = [m["mountPath"] for m in proxy["volumeMounts"]]
+    for path in re.findall(r"\bcrt(?:-list)? (\S+)", binds):
+        assert any(path.startswith(m + "/") or path == m for m in mounted), path
+
+
+def files_made_before(pod: Obj, container: Obj) -> set[str]:
+    """Paths that init containers ahead of this one create with `touch`."""
+    made: set[str] = set()
+    for init in pod["spec"].get("initContainers", []):
+        if init is container or init["name"] == container["name"]:
+            break
+        command = [*init.get("command", []), *init.get("args", [])]
+        if command[:1] == ["touch"]:
+            made |= set(command[1:])
+    return made
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_haproxy_accepts_its_configuration(overlay: str, tmp_path: Path) -> None:
+    """Debian's HAProxy checks the pod's configuration, with the pod's volumes as they are
+    when it starts: empty, except for what the init containers before it created."""
     binary = shutil.which("haproxy") or (
         "/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None
     )
@@ -578,9 +606,13 @@ def test_haproxy_accepts_its_configuration(overlay: str, tmp_path: Path) -> None
     found = workload_pod(objs, "edge")
     assert found is not None
     proxy, cfg = haproxy_config(objs, found[1])
+    made = files_made_before(found[1], proxy)
     for mount in proxy["volumeMounts"]:  # the pod's paths, moved under tmp_path
         local = tmp_path / mount["name"]
         local.mkdir()
+        for path in made:
+            if path.startswith(mount["mountPath"] + "/"):
+                (local / path[len(mount["mountPath"]) + 1 :]).touch()
         cfg = cfg.replace(mount["mountPath"] + "/", f"{local}/")
     (tmp_path / "haproxy.cfg").write_text(cfg)
     result = subprocess.run(
@@ -591,6 +623,64 @@ def test_haproxy_accepts_its_configuration(overlay: str, tmp_path: Path) -> None
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def reference_rules(settings: EdgeSettings) -> dict[str, list[str]]:
+    """edge.certs.haproxy_config() (what the ACME tests run), rules per frontend."""
+    cfg = reference_haproxy_config(
+        http_bind=":8081",
+        https_bind=":8443",
+        edge=f"127.0.0.1:{settings.port}",
+        default_pem="/unused.pem",
+        cert_dir=settings.cert_dir,
+        socket_path=settings.haproxy_socket,
+    )
+    rules = ("acl ", "http-request ", "http-response ")
+    return {
+        name: [line for line in lines if line.startswith(rules)]
+        for name, lines in haproxy_sections(cfg).items()
+        if name.startswith("frontend")
+    }
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_edge_hands_certificates_to_haproxy_the_way_the_tested_reference_does(
+    overlay: str,
+) -> None:
+    """The edge writes certificates where HAProxy reads them and talks to its socket; the
+    HTTPS-only redirect, HSTS and the ACME exception are those of the reference config."""
+    objs = render(overlay)
+    found = workload_pod(objs, "edge")
+    assert found is not None
+    _, pod = found
+    edge = next(c for c in pod["spec"]["containers"] if c["name"] == "edge")
+    settings = settings_of(objs, edge)
+    assert isinstance(settings, EdgeSettings)
+    assert settings.cert_dir and settings.haproxy_socket, "certificates would never reach HAProxy"
+    proxy, cfg = haproxy_config(objs, pod)
+    sections = haproxy_sections(cfg)
+    assert f"stats socket {settings.haproxy_socket} mode 600 level admin" in sections["global"]
+    crt_list, https_only = (
+        f"{settings.cert_dir}/crt-list.txt",
+        f"{settings.cert_dir}/https-only.map",
+    )
+    assert f"crt-list {crt_list} " in cfg and f"map({https_only})" in cfg
+    assert {crt_list, https_only} <= files_made_before(pod, proxy), "HAProxy would not start"
+    # Same volume at the same path in both (crt-list.txt names absolute paths), and the
+    # socket's directory shared too.
+    for path in (settings.cert_dir, str(Path(settings.haproxy_socket).parent)):
+        mounts = [
+            {m["name"] for m in c["volumeMounts"] if m["mountPath"] == path} for c in (edge, proxy)
+        ]
+        assert mounts[0] and mounts[0] == mounts[1], f"{path} is not shared: {mounts}"
+    # The edge writes private keys 0600 and the socket is 0600: one uid for both.
+    assert effective(pod, proxy, "runAsUser") == effective(pod, edge, "runAsUser")
+    ours = [
+        line for name, lines in sections.items() if name.startswith("frontend") for line in lines
+    ]
+    for frontend, rules in reference_rules(settings).items():
+        for rule in rules:
+            assert rule in ours, f"{frontend}: {rule}"
 
 
 # ---- tests: scaling, disruption, network ----------------------------------------------------
@@ -663,6 +753,40 @@ def test_edges_may_reach_only_the_control_planes_grpc_port(overlay: str) -> None
                 peers = rule.get("from")
                 assert peers and all(selects(p.get("podSelector"), edge_labels) for p in peers)
                 assert control_settings.api_port not in rule_ports(rule), "the API is separate"
+
+
+PRIVATE = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "127.0.0.0/8"}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_control_plane_reaches_the_database_and_the_internet_but_no_private_address(
+    overlay: str,
+) -> None:
+    """Webhooks, the ACME CA and public DNS need the internet; the database needs 5432.
+    Anything else inside the cluster or the cloud (metadata service) stays closed."""
+    objs = render(overlay)
+    control = workload_pod(objs, "control")
+    if control is None:
+        return
+    internet = False
+    for policy in policies_for(objs, control[1]["metadata"]["labels"]):
+        for rule in policy["spec"].get("egress", []):
+            if policy["spec"]["podSelector"] == {} or rule_ports(rule) == {5432}:
+                continue  # DNS (namespace-wide, checked above) and the database
+            assert not rule.get("ports"), "receivers may listen on any port"
+            for peer in rule["to"]:
+                block = peer["ipBlock"]
+                if block["cidr"] == "0.0.0.0/0":
+                    assert set(block["except"]) >= PRIVATE, block
+                    internet = True
+                else:
+                    assert block["cidr"] == "::/0" and "fc00::/7" in block["except"], block
+    assert internet, "webhooks and ACME need the internet"
+    migrate = workload_pod(objs, "migrate")
+    assert migrate is not None
+    for policy in policies_for(objs, migrate[1]["metadata"]["labels"]):
+        for rule in policy["spec"].get("egress", []):
+            assert rule_ports(rule) in ({5432}, {53}), policy["metadata"]["name"]
 
 
 # ---- tests: security -------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from control.acme.issue import attempt_certificate
 from control.acme.store import due_for_certificate
 from control.db.models import Domain
 from control.dnscheck import check_domain, make_resolver
-from control.domains import due_for_check, record_check
+from control.domains import claim_check, due_for_check, record_check
 from control.settings import ControlSettings
 from edge.sealing import Sealer
 
@@ -39,12 +39,19 @@ def check_now(settings: ControlSettings, sessions: sessionmaker[Session], domain
 def _check_due(settings: ControlSettings, sessions: sessionmaker[Session]) -> int:
     with sessions() as session:
         due = due_for_check(session)
+    checked = 0
     for domain_id in due:
+        with sessions.begin() as session:
+            if not claim_check(session, domain_id):
+                continue  # another control plane replica took it since the query
         check_now(settings, sessions, domain_id)
-    return len(due)
+        checked += 1
+    return checked
 
 
 def _certify_due(settings: ControlSettings, sessions: sessionmaker[Session], sealer: Sealer) -> int:
+    # Every replica may find the same domains due: attempt_certificate claims each one
+    # (store.claim_attempt), so only one replica orders and the others skip it.
     with sessions() as session:
         due = due_for_certificate(session, settings.acme_max_failed_validations)
     for domain_id in due:

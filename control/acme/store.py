@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from control.clock import now_ms
@@ -117,13 +118,24 @@ def due_for_certificate(session: Session, cap: int) -> list[int]:
     return [domain_id for domain_id, cert in rows if may_attempt(cert, cap, now)]
 
 
+def _ensure_row(session: Session, domain_id: int) -> None:
+    """Create the domain's row unless it exists; two replicas may race to create it."""
+    if session.scalar(select(Certificate.id).where(Certificate.domain_id == domain_id)):
+        return
+    try:
+        with session.begin_nested():
+            session.add(Certificate(domain_id=domain_id, failed_validations_ms=[]))
+    except IntegrityError:
+        pass  # the other replica's row won (unique domain_id); the UPDATE below decides
+
+
 def claim_attempt(session: Session, domain_id: int) -> bool:
     """Take the domain's next attempt for this process (several control planes may run).
 
     A conditional UPDATE is atomic on SQLite and PostgreSQL alike: only one caller sees
     its row count go to 1; the lease pushes next_attempt_ms out while the order runs.
     """
-    cert_row(session, domain_id)
+    _ensure_row(session, domain_id)
     now = now_ms()
     result = session.execute(
         update(Certificate)
