@@ -43,14 +43,16 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
 def post(
     url: str,
     body: bytes,
-    secret: str,
+    secrets: list[str],
     msg_id: str,
     timestamp: int,
     extra_headers: dict[str, str],
     timeout: float,
     allow_private: bool,
 ) -> Outcome:
-    """Blocking: run in a worker thread. Never raises for network trouble."""
+    """Blocking: run in a worker thread. Never raises for network trouble.
+
+    http.client never follows redirects: a 3xx is recorded as a failed attempt."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     https = parts.scheme == "https"
@@ -65,7 +67,7 @@ def post(
         **extra_headers,
         "content-type": "application/json",
         "user-agent": USER_AGENT,
-        **signed_headers(secret, msg_id, timestamp, body),
+        **signed_headers(secrets, msg_id, timestamp, body),
     }
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
