@@ -117,9 +117,11 @@ def ingest(ctx: AppContext, rows: list[tuple[Any, ...]]) -> int:
         return enqueue_click_events(session, [r for r in rows if r[0] in new])
 
 
-def spec(n: int, tenant_id: int, t: int, link: int = 0, bot: bool = False) -> Spec:
+def spec(
+    n: int, tenant_id: int, t: int, link: int = 0, bot: bool = False, message: str = "m1"
+) -> Spec:
     url = f"https://shop.example/{link}"
-    return Spec(n, tenant_id, t, "m1", link, "html", url, "click.test", ["news"], is_bot=bot)
+    return Spec(n, tenant_id, t, message, link, "html", url, "click.test", ["news"], is_bot=bot)
 
 
 def deliveries(ctx: AppContext, endpoint_id: int) -> list[WebhookDelivery]:
