@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import msgspec
 import pytest
@@ -174,6 +175,31 @@ def test_a_hanging_receiver_does_not_delay_another_tenant(
 
     assert asyncio.run(scenario()) < 1.5  # blocked, it would wait out the 2 s timeout
     assert sum(1 for r in receiver.requests if r[0] == "/hang") <= 2  # per-endpoint limit
+
+
+def test_hanging_receivers_do_not_starve_the_loops_default_executor(
+    ctx: AppContext, receiver: Receiver
+) -> None:
+    """Click ingest (control.rpc) runs on the loop's default executor: sends must not."""
+    a, _ = tenant(ctx)
+    for _ in range(4):
+        endpoint(ctx, a, receiver.url("/hang"))
+    ingest(ctx, [click_row(spec(n, a, now_ms(), link=n)) for n in range(1, 4)])
+    dispatcher = Dispatcher(ctx.sessions, ctx.sealer, allow_private=True, timeout_s=2.0)
+
+    async def scenario() -> float:
+        # A small default pool, as on a two-core machine: 8 hanging sends would fill it.
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(4))
+        runner = asyncio.create_task(dispatcher.run_forever(poll_s=0.02))
+        while sum(dispatcher.in_flight.values()) < 8:
+            await asyncio.sleep(0.02)
+        start = time.monotonic()
+        await asyncio.to_thread(lambda: None)
+        elapsed = time.monotonic() - start
+        runner.cancel()
+        return elapsed
+
+    assert asyncio.run(scenario()) < 0.5
 
 
 # --- API -------------------------------------------------------------------------------
