@@ -39,25 +39,33 @@ def ctx(database_url: str) -> Iterator[AppContext]:
 
 @dataclass
 class Receiver:
-    """A loopback HTTP receiver: /ok, /gone (410), /hang, /flaky (fails `fail` times)."""
+    """A loopback HTTP receiver: /ok, /gone (410), /hang, /slow (slow_s, then 200), /flaky
+    (500 to the first `fail` requests of each webhook-id, then 204)."""
 
     fail: int = 2
     hang_s: float = 3.0
+    slow_s: float = 0.1
+    # (path, lower-cased headers, body, time.monotonic() on arrival)
     requests: list[tuple[str, dict[str, str], bytes, float]] = field(default_factory=list)
     port: int = 0
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def answer(self, path: str) -> int:
+    def answer(self, path: str, msg_id: str) -> int:
         if path == "/gone":
             return 410
         if path == "/hang":
             time.sleep(self.hang_s)
+        if path == "/slow":
+            time.sleep(self.slow_s)
         if path == "/flaky":
-            failures = sum(1 for r in self.requests if r[0] == "/flaky")
-            return 500 if failures <= self.fail else 204
+            seen = sum(1 for r in self.requests if r[0] == path and r[1]["webhook-id"] == msg_id)
+            return 500 if seen <= self.fail else 204
         return 200
+
+    def at(self, path: str) -> list[tuple[str, dict[str, str], bytes, float]]:
+        return [r for r in list(self.requests) if r[0] == path]
 
 
 @pytest.fixture
@@ -69,7 +77,7 @@ def receiver() -> Iterator[Receiver]:
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
             headers = {k.lower(): v for k, v in self.headers.items()}
             state.requests.append((self.path, headers, body, time.monotonic()))
-            self.send_response(state.answer(self.path))
+            self.send_response(state.answer(self.path, headers.get("webhook-id", "")))
             self.send_header("content-length", "0")
             self.end_headers()
 
