@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import msgspec
 import pytest
 from sqlalchemy import select
@@ -22,7 +23,7 @@ from control.store import CLICK_COLUMNS, insert_new_clicks
 from control.tenants import create_api_key, create_tenant
 from control.webhooks.endpoints import create_endpoint
 from control.webhooks.outbox import enqueue_click_events
-from tests.cluster import MASTER_KEY
+from tests.cluster import MASTER_KEY, Cluster, wait_until
 from tests.stats_data import Spec, row
 
 
@@ -141,3 +142,10 @@ def deliveries(ctx: AppContext, endpoint_id: int) -> list[WebhookDelivery]:
                 .order_by(WebhookDelivery.id)
             )
         )
+
+
+def start_control(cluster: Cluster) -> None:
+    """cluster.start_control with a longer wait: on a loaded two-core machine importing the
+    control plane alone has taken 10 s, and Granian imports it twice."""
+    cluster.start("control", "control")
+    wait_until(lambda: httpx.get(f"{cluster.api_url}/healthz").status_code == 200, 90, "API")

@@ -12,7 +12,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from tests.cluster import Cluster, wait_until
-from tests.webhookkit import Receiver, receiver
+from tests.webhookkit import Receiver, receiver, start_control
 
 __all__ = ["receiver"]  # fixture
 
@@ -24,13 +24,6 @@ FAST = {
     "CLICKGATE_WEBHOOK_POLL_SECONDS": "0.05",
 }
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/142.0 Safari/537.36"
-
-
-def start_control(cluster: Cluster) -> None:
-    # cluster.start_control waits 30 s; on a loaded two-core machine importing the
-    # control plane alone has taken 10 s, and Granian imports it twice.
-    cluster.start("control", "control")
-    wait_until(lambda: httpx.get(f"{cluster.api_url}/healthz").status_code == 200, 90, "API")
 
 
 def start(cluster: Cluster) -> None:
