@@ -17,8 +17,11 @@ from control.api.app import build_app
 from control.api.context import AppContext
 from control.clock import now_ms
 from control.db.models import Click, WebhookEndpoint
+from control.settings import load_control_settings
 from control.webhooks.dispatcher import Dispatcher
 from control.webhooks.signing import new_secret, sign, signed_headers
+from edge.envconfig import SettingsError
+from tests.cluster import MASTER_KEY
 from tests.webhookkit import (
     Receiver,
     click_row,
@@ -200,6 +203,39 @@ def test_hanging_receivers_do_not_starve_the_loops_default_executor(
         return elapsed
 
     assert asyncio.run(scenario()) < 0.5
+
+
+def test_a_restarted_dispatcher_takes_its_rows_back_at_once(ctx: AppContext) -> None:
+    a, _ = tenant(ctx)
+    endpoint(ctx, a, "http://127.0.0.1:9/x")
+    ingest(ctx, [click_row(spec(1, a, now_ms()))])
+    killed = Dispatcher(ctx.sessions, ctx.sealer, worker="host:8000")
+    (job,) = killed.claim()  # then SIGKILL: the row stays locked
+    other = Dispatcher(ctx.sessions, ctx.sealer, worker="elsewhere:8000")
+    assert other.release_own() == 0 and other.claim() == []
+    restarted = Dispatcher(ctx.sessions, ctx.sealer, worker="host:8000")
+    assert restarted.release_own() == 1
+    (again,) = restarted.claim()
+    assert again.delivery_id == job.delivery_id  # the same webhook-id on the resend
+    clock = FakeClock()
+    clock.now += restarted.lock_ms + 1
+    later = Dispatcher(ctx.sessions, ctx.sealer, worker="elsewhere:8000", clock=clock)
+    assert [j.delivery_id for j in later.claim()] == [job.delivery_id]  # the lock expired
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("CLICKGATE_WEBHOOK_CONCURRENCY", "0"),
+        ("CLICKGATE_WEBHOOK_CONCURRENCY_PER_ENDPOINT", "0"),
+        ("CLICKGATE_WEBHOOK_TIMEOUT_SECONDS", "-1"),
+        ("CLICKGATE_WEBHOOK_RETRY_BASE_SECONDS", "soon"),
+        ("CLICKGATE_WEBHOOK_POLL_SECONDS", "0"),
+    ],
+)
+def test_bad_webhook_settings_are_named(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        load_control_settings({"CLICKGATE_MASTER_KEY": MASTER_KEY, variable: value})
 
 
 # --- API -------------------------------------------------------------------------------
