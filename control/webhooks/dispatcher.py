@@ -75,7 +75,7 @@ class Dispatcher:
 
     @property
     def lock_ms(self) -> int:
-        # A send takes at most about connect + send + read timeouts; the margin covers
+        # A send takes at most 2 * timeout (control.webhooks.sender); the margin covers
         # recording it. A lock that expires early costs a duplicate, never a loss.
         return int(self.timeout_s * 1000) * 3 + 5_000
 

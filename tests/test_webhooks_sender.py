@@ -1,16 +1,18 @@
-"""The webhook SSRF guard, address by address and URL form by URL form; no redirects."""
+"""Webhook sends: the SSRF guard address by address and URL form by URL form, no
+redirects, and a deadline on the whole exchange."""
 
 from __future__ import annotations
 
 import http.server
 import ipaddress
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from control.webhooks.sender import post
+from control.webhooks.sender import Outcome, post
 from control.webhooks.signing import new_secret
 from control.webhooks.ssrf import Refused, refusal, resolve
 
@@ -149,3 +151,36 @@ def test_redirects_are_not_followed(redirector: tuple[int, list[str]]) -> None:
     outcome = post(url, b"{}", [new_secret()], "msg_1", 0, {}, 2.0, allow_private=True)
     assert outcome.status == 307  # recorded as a failed attempt, retried later
     assert paths == ["/hook"]
+
+
+@pytest.fixture
+def dribbler() -> Iterator[int]:
+    """A receiver that answers a byte at a time, each well within the socket timeout."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            for byte in b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n":
+                try:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.3)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_port
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_dribbling_receiver_is_cut_off_at_twice_the_timeout(dribbler: int) -> None:
+    start = time.monotonic()
+    url = f"http://127.0.0.1:{dribbler}/hook"
+    outcome = post(url, b"{}", [new_secret()], "msg_1", 0, {}, 0.5, allow_private=True)
+    assert outcome == Outcome(0, "no complete answer within 1 s")
+    assert time.monotonic() - start < 2.0  # unbounded, it would take 11 s
