@@ -129,7 +129,7 @@ def test_stream_scoped_endpoints(ctx: AppContext, receiver: Receiver) -> None:
         )
         assert bad.status_code == 400 and "nope" in bad.json()["error"]["message"]
         scoped = client.post(
-            "/v1/webhooks", json={"url": receiver.url("/ok"), "stream": "promo"}, headers=auth
+            "/v1/webhooks", json={"url": receiver.url("/ok"), "stream": " Promo"}, headers=auth
         )
         assert scoped.status_code == 201 and scoped.json()["stream"] == "promo"
         scoped_id = scoped.json()["id"]

@@ -84,6 +84,8 @@ def create_endpoint(
 ) -> tuple[WebhookEndpoint, str]:
     """A new endpoint and its signing secret (returned this once, stored sealed)."""
     validate(fields["url"], fields["events"], fields["mode"], fields["headers"])
+    if fields.get("stream") is not None:  # stream names are kept trimmed and lower-case
+        fields["stream"] = fields["stream"].strip().lower()
     check_stream(session, tenant_id, fields.get("stream"))
     secret = new_secret()
     now = now_ms()
