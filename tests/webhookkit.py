@@ -41,11 +41,13 @@ def ctx(database_url: str) -> Iterator[AppContext]:
 @dataclass
 class Receiver:
     """A loopback HTTP receiver: /ok, /gone (410), /hang, /slow (slow_s, then 200), /flaky
-    (500 to the first `fail` requests of each webhook-id, then 204)."""
+    (500 to the first `fail` requests of each webhook-id, then 204), /gated (200 once
+    `gate` is set)."""
 
     fail: int = 2
     hang_s: float = 3.0
     slow_s: float = 0.1
+    gate: threading.Event = field(default_factory=threading.Event)
     # (path, lower-cased headers, body, time.monotonic() on arrival)
     requests: list[tuple[str, dict[str, str], bytes, float]] = field(default_factory=list)
     port: int = 0
@@ -60,6 +62,8 @@ class Receiver:
             time.sleep(self.hang_s)
         if path == "/slow":
             time.sleep(self.slow_s)
+        if path == "/gated":
+            self.gate.wait(30)
         if path == "/flaky":
             seen = sum(1 for r in self.requests if r[0] == path and r[1]["webhook-id"] == msg_id)
             return 500 if seen <= self.fail else 204
