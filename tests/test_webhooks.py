@@ -141,6 +141,7 @@ def test_410_disables_the_endpoint_at_once(ctx: AppContext, receiver: Receiver) 
     assert "410" in shown.json()["disabled_reason"]
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # DB-agnostic
 def test_refused_destination_is_recorded_not_sent(ctx: AppContext) -> None:
     a, _ = tenant(ctx)
     eid, _ = endpoint(ctx, a, "http://127.0.0.1:9/x")
@@ -152,6 +153,7 @@ def test_refused_destination_is_recorded_not_sent(ctx: AppContext) -> None:
     assert deliveries(ctx, eid)[0].last_error == outcome.error
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # DB-agnostic
 def test_a_hanging_receiver_does_not_delay_another_tenant(
     ctx: AppContext, receiver: Receiver
 ) -> None:
@@ -180,6 +182,7 @@ def test_a_hanging_receiver_does_not_delay_another_tenant(
     assert sum(1 for r in receiver.requests if r[0] == "/hang") <= 2  # per-endpoint limit
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # DB-agnostic
 def test_hanging_receivers_do_not_starve_the_loops_default_executor(
     ctx: AppContext, receiver: Receiver
 ) -> None:
