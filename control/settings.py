@@ -45,6 +45,11 @@ class ControlSettings(msgspec.Struct, kw_only=True, frozen=True):
     bootstrap_tenant: str = ""
     bootstrap_api_key: str = ""  # cg_<12 hex>_<secret of 16+ URL-safe characters>
     bootstrap_domain: str = ""  # optional: the tenant's default click domain
+    webhook_timeout_seconds: float = 5.0  # connect and each read of one delivery
+    webhook_retry_base_seconds: float = 10.0  # first retry; then x4 per attempt, 12 h at most
+    webhook_concurrency_per_endpoint: int = 2  # requests in flight to one endpoint
+    webhook_concurrency: int = 32  # requests in flight over all endpoints (threads)
+    webhook_poll_seconds: float = 1.0  # how often an idle dispatcher looks for due rows
 
     def __post_init__(self) -> None:
         for field in ("api_port", "grpc_port", "click_port"):
@@ -81,11 +86,22 @@ class ControlSettings(msgspec.Struct, kw_only=True, frozen=True):
                 parse_resolver(self.dns_resolver)
             except ValueError as exc:
                 raise invalid("dns_resolver", str(exc)) from None
-        for field in ("dns_recheck_seconds", "acme_retry_seconds"):
+        for field in (
+            "dns_recheck_seconds",
+            "acme_retry_seconds",
+            "webhook_timeout_seconds",
+            "webhook_retry_base_seconds",
+            "webhook_poll_seconds",
+        ):
             if getattr(self, field) <= 0:
                 raise invalid(field, "must be positive")
-        if self.acme_max_failed_validations < 1:
-            raise invalid("acme_max_failed_validations", "must be at least 1")
+        for field in (
+            "acme_max_failed_validations",
+            "webhook_concurrency_per_endpoint",
+            "webhook_concurrency",
+        ):
+            if getattr(self, field) < 1:
+                raise invalid(field, "must be at least 1")
 
     def _check_bootstrap(self) -> None:
         if not self.bootstrap_api_key:

@@ -22,15 +22,21 @@ class EndpointIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     mode: str = "every"  # every, first_human (first human click per message and link)
     include_bots: bool = False
     headers: dict[str, str] = {}
+    stream: str | None = None  # a message stream's name: only clicks of its messages
 
 
 class EndpointPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     enabled: bool
 
 
+class RotateIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    expire_after_seconds: int = service.DEFAULT_OVERLAP_S  # the old secret's overlap
+
+
 class EndpointOut(msgspec.Struct, kw_only=True):
     id: int
     url: str
+    stream: str | None
     events: list[str]
     mode: str
     include_bots: bool
@@ -38,7 +44,8 @@ class EndpointOut(msgspec.Struct, kw_only=True):
     enabled: bool
     disabled_reason: str  # why deliveries stopped, e.g. the receiver answered 410 Gone
     created_ms: int
-    secret: str | None = None  # only in the answer to create
+    previous_secret_expires_ms: int | None  # during a rotation: when the old secret stops
+    secret: str | None = None  # only in the answers to create and rotate
 
 
 class EndpointList(msgspec.Struct):
@@ -74,6 +81,7 @@ def endpoint_out(e: WebhookEndpoint, secret: str | None = None) -> EndpointOut:
     return EndpointOut(
         id=e.id,
         url=e.url,
+        stream=e.stream,
         events=list(e.events),
         mode=e.mode,
         include_bots=e.include_bots,
@@ -81,6 +89,7 @@ def endpoint_out(e: WebhookEndpoint, secret: str | None = None) -> EndpointOut:
         enabled=e.enabled,
         disabled_reason=e.disabled_reason,
         created_ms=e.created_ms,
+        previous_secret_expires_ms=e.previous_expires_ms if e.previous_secret else None,
         secret=secret,
     )
 
@@ -166,6 +175,25 @@ def delete_webhook(webhook_id: FromPath[int], tenant_id: TenantId, ctx: Ctx) -> 
         raise _not_found(exc) from None
 
 
+@post(
+    "/v1/webhooks/{webhook_id:int}/rotate", sync_to_thread=True, status_code=200, tags=["webhooks"]
+)
+def rotate_webhook_secret(
+    webhook_id: FromPath[int], tenant_id: TenantId, ctx: Ctx, data: RotateIn | None = None
+) -> EndpointOut:
+    """A new signing secret (shown this once); until expire_after_seconds have passed,
+    every request carries signatures with both the new and the old secret."""
+    try:
+        with ctx.sessions.begin() as session:
+            row = service.find_endpoint(session, tenant_id, webhook_id)
+            overlap = (data or RotateIn()).expire_after_seconds
+            return endpoint_out(row, service.rotate_secret(ctx.sealer, row, overlap))
+    except LookupError as exc:
+        raise _not_found(exc) from None
+    except ValueError as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
+
+
 @get("/v1/webhooks/{webhook_id:int}/deliveries", sync_to_thread=True, tags=["webhooks"])
 def list_deliveries(webhook_id: FromPath[int], tenant_id: TenantId, ctx: Ctx) -> DeliveryList:
     """The endpoint's latest deliveries (up to 100) with every attempt's outcome."""
@@ -222,6 +250,7 @@ HANDLERS = [
     show_webhook,
     update_webhook,
     delete_webhook,
+    rotate_webhook_secret,
     list_deliveries,
     replay_webhook,
     retry_webhook_delivery,

@@ -260,6 +260,11 @@ class WebhookEndpoint(Base):
     include_bots: Mapped[bool] = mapped_column(default=False)
     headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     secret: Mapped[bytes] = mapped_column(LargeBinary(256))  # sealed "whsec_..." string
+    # After a rotation the old secret keeps signing too (a second signature) until it
+    # expires, so receivers can switch secrets without dropping a single event.
+    previous_secret: Mapped[bytes | None] = mapped_column(LargeBinary(256), default=None)
+    previous_expires_ms: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    stream: Mapped[str | None] = mapped_column(String(64), default=None)  # None: every stream
     enabled: Mapped[bool] = mapped_column(default=True)
     disabled_reason: Mapped[str] = mapped_column(String(500), default="")
     created_ms: Mapped[int] = mapped_column(BigInteger)

@@ -2,9 +2,11 @@
 
 Claiming: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, and on both databases the lock
 columns (``locked_by``/``locked_until_ms``), so a crashed dispatcher's rows are taken
-over once their lock expires; a re-send keeps its ``webhook-id``. Each endpoint has at
-most ``per_endpoint`` requests in flight, and rows of a busy endpoint are not even
-claimed, so a hanging receiver only ever holds its own slots.
+over once their lock expires (or at once when the same host and port restarts); a
+re-send keeps its ``webhook-id``. Each endpoint has at most ``per_endpoint`` requests in
+flight, and rows of a busy endpoint are not even claimed, so a hanging receiver only ever
+holds its own slots. Sends run on the dispatcher's own threads, never on the event loop's
+default executor: hanging receivers must not starve click ingest, which uses that one.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
@@ -24,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from control.clock import now_ms
 from control.db.models import WebhookDelivery, WebhookEndpoint
 from control.settings import ControlSettings
-from control.webhooks.endpoints import endpoint_secret
+from control.webhooks.endpoints import signing_secrets
 from control.webhooks.sender import Outcome, post
 from edge.sealing import Sealer
 
@@ -47,7 +51,7 @@ class Job:
     endpoint_id: int
     url: str
     headers: dict[str, str]
-    secret: str
+    secrets: list[str]  # the current secret, and the previous one during a rotation
     body: bytes
 
 
@@ -59,20 +63,39 @@ class Dispatcher:
     timeout_s: float = 5.0
     base_delay_ms: int = 10_000
     per_endpoint: int = 2
+    max_in_flight: int = 32  # threads for sends, over all endpoints
     batch: int = 50
     clock: Callable[[], int] = now_ms
+    # Locks are named "<worker>:<random>"; a worker name stable across restarts lets a
+    # restarted control plane take its predecessor's rows back at once (release_own).
     worker: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     rng: random.Random = field(default_factory=random.Random)
     in_flight: Counter[int] = field(default_factory=Counter)
+    _pool: ThreadPoolExecutor | None = None
 
     @property
     def lock_ms(self) -> int:
-        return int(self.timeout_s * 1000) * 3 + 30_000
+        # A send takes at most 2 * timeout (control.webhooks.sender); the margin covers
+        # recording it. A lock that expires early costs a duplicate, never a loss.
+        return int(self.timeout_s * 1000) * 3 + 5_000
+
+    def release_own(self) -> int:
+        """At start-up: unlock rows a previous process of this same worker name held."""
+        with self.sessions.begin() as session:
+            result = session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.locked_by.startswith(f"{self.worker}:", autoescape=True))
+                .values(locked_by="", locked_until_ms=0)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
 
     def claim(self) -> list[Job]:
         """Lock up to batch due rows, at most the free slots of each endpoint."""
         now = self.clock()
         busy = [e for e, n in self.in_flight.items() if n >= self.per_endpoint]
+        room = min(self.batch, self.max_in_flight - sum(self.in_flight.values()))
+        if room <= 0:
+            return []
         with self.sessions.begin() as session:
             query = (
                 select(WebhookDelivery.id, WebhookDelivery.endpoint_id)
@@ -90,9 +113,9 @@ class Dispatcher:
             if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True, of=WebhookDelivery)
             taken: Counter[int] = Counter(self.in_flight)
-            ids = []
+            ids: list[str] = []
             for delivery_id, endpoint_id in session.execute(query).all():
-                if taken[endpoint_id] < self.per_endpoint:
+                if len(ids) < room and taken[endpoint_id] < self.per_endpoint:
                     taken[endpoint_id] += 1
                     ids.append(delivery_id)
             if not ids:
@@ -103,9 +126,9 @@ class Dispatcher:
                 .where(WebhookDelivery.id.in_(ids), WebhookDelivery.locked_until_ms <= now)
                 .values(locked_by=token, locked_until_ms=now + self.lock_ms)
             )
-            return self._jobs(session, token)
+            return self._jobs(session, token, now)
 
-    def _jobs(self, session: Session, token: str) -> list[Job]:
+    def _jobs(self, session: Session, token: str, now: int) -> list[Job]:
         rows = session.execute(
             select(WebhookDelivery, WebhookEndpoint)
             .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
@@ -117,7 +140,7 @@ class Dispatcher:
                 e.id,
                 e.url,
                 {str(k): str(v) for k, v in (e.headers or {}).items()},
-                endpoint_secret(self.sealer, e),
+                signing_secrets(self.sealer, e, now),
                 d.payload.encode(),
             )
             for d, e in rows
@@ -129,7 +152,7 @@ class Dispatcher:
         outcome = post(
             job.url,
             job.body,
-            job.secret,
+            job.secrets,
             job.delivery_id,
             stamp,
             job.headers,
@@ -162,9 +185,15 @@ class Dispatcher:
             else:
                 d.next_attempt_ms = now + backoff_ms(d.attempts, self.base_delay_ms, self.rng)
 
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.max_in_flight + 1, "webhooks")
+        return self._pool
+
     async def run_job(self, job: Job) -> None:
         try:
-            await asyncio.to_thread(self.deliver, job)
+            await asyncio.get_running_loop().run_in_executor(self.pool, self.deliver, job)
         except Exception:  # the lock expires and a later pass retries
             log.exception("webhook delivery %s failed", job.delivery_id)
         finally:
@@ -172,7 +201,7 @@ class Dispatcher:
 
     async def pump(self, tasks: set[asyncio.Task[None]]) -> int:
         """Claim once and start a task per job; returns how many started."""
-        jobs = await asyncio.to_thread(self.claim)
+        jobs = await asyncio.get_running_loop().run_in_executor(self.pool, self.claim)
         for job in jobs:
             self.in_flight[job.endpoint_id] += 1
             task = asyncio.create_task(self.run_job(job))
@@ -206,9 +235,31 @@ def _disable(session: Session, endpoint_id: int, reason: str, now: int) -> None:
         log.warning("webhook endpoint %d disabled: %s", endpoint_id, reason)
 
 
+def worker_name(settings: ControlSettings) -> str:
+    """Stable across restarts of one control plane (a pod keeps its host name), unique
+    between control planes: two cannot listen on the same host and API port."""
+    return f"{socket.gethostname()[:40]}:{settings.api_port}"
+
+
 async def webhooks_forever(
     settings: ControlSettings, sessions: sessionmaker[Session], sealer: Sealer
 ) -> None:
     """Background job of the control plane; replicas may all run it (rows are claimed)."""
-    dispatcher = Dispatcher(sessions, sealer, allow_private=settings.webhook_allow_private)
-    await dispatcher.run_forever()
+    dispatcher = Dispatcher(
+        sessions,
+        sealer,
+        allow_private=settings.webhook_allow_private,
+        timeout_s=settings.webhook_timeout_seconds,
+        base_delay_ms=int(settings.webhook_retry_base_seconds * 1000),
+        per_endpoint=settings.webhook_concurrency_per_endpoint,
+        max_in_flight=settings.webhook_concurrency,
+        worker=worker_name(settings),
+    )
+    try:
+        released = await asyncio.to_thread(dispatcher.release_own)
+    except SQLAlchemyError as exc:  # claims still work once the old locks expire
+        log.error("releasing webhook locks failed: %s", exc.__class__.__name__)
+    else:
+        if released:
+            log.info("took back %d webhook deliveries from before the restart", released)
+    await dispatcher.run_forever(settings.webhook_poll_seconds)

@@ -9,12 +9,14 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from control.clock import now_ms
-from control.db.models import WebhookDelivery, WebhookEndpoint
+from control.db.models import Stream, WebhookDelivery, WebhookEndpoint
 from control.webhooks.signing import new_secret
 from edge.sealing import Sealer
 
 EVENTS = ("click",)
 MODES = ("every", "first_human")
+DEFAULT_OVERLAP_S = 24 * 3600  # a day for receivers to pick up a rotated secret
+MAX_OVERLAP_S = 30 * 24 * 3600
 
 
 def _context(tenant_id: int) -> bytes:
@@ -23,6 +25,43 @@ def _context(tenant_id: int) -> bytes:
 
 def endpoint_secret(sealer: Sealer, endpoint: WebhookEndpoint) -> str:
     return sealer.open(endpoint.secret, _context(endpoint.tenant_id)).decode()
+
+
+def signing_secrets(sealer: Sealer, endpoint: WebhookEndpoint, now: int) -> list[str]:
+    """The current secret, then the previous one while its overlap lasts."""
+    keys = [endpoint_secret(sealer, endpoint)]
+    old, expires = endpoint.previous_secret, endpoint.previous_expires_ms
+    if old is not None and expires is not None and now < expires:
+        keys.append(sealer.open(old, _context(endpoint.tenant_id)).decode())
+    return keys
+
+
+def rotate_secret(
+    sealer: Sealer, endpoint: WebhookEndpoint, overlap_s: int = DEFAULT_OVERLAP_S
+) -> str:
+    """A new secret; the current one keeps signing for overlap_s more seconds.
+
+    Only two secrets ever sign: a rotation during an overlap drops the oldest one."""
+    if not 0 <= overlap_s <= MAX_OVERLAP_S:
+        raise ValueError(f"expire_after_seconds must be 0-{MAX_OVERLAP_S}")
+    secret = new_secret()
+    now = now_ms()
+    endpoint.previous_secret = endpoint.secret if overlap_s else None
+    endpoint.previous_expires_ms = now + overlap_s * 1000 if overlap_s else None
+    endpoint.secret = sealer.seal(secret.encode(), _context(endpoint.tenant_id))
+    endpoint.changed_ms = now
+    return secret
+
+
+def check_stream(session: Session, tenant_id: int, stream: str | None) -> None:
+    """An endpoint scoped to a stream needs the tenant to have that stream."""
+    if stream is None:
+        return
+    found = session.scalar(
+        select(Stream.id).where(Stream.tenant_id == tenant_id, Stream.name == stream)
+    )
+    if found is None:
+        raise ValueError(f"no message stream named {stream!r}")
 
 
 def validate(url: str, events: list[str], mode: str, headers: dict[str, str]) -> None:
@@ -45,6 +84,9 @@ def create_endpoint(
 ) -> tuple[WebhookEndpoint, str]:
     """A new endpoint and its signing secret (returned this once, stored sealed)."""
     validate(fields["url"], fields["events"], fields["mode"], fields["headers"])
+    if fields.get("stream") is not None:  # stream names are kept trimmed and lower-case
+        fields["stream"] = fields["stream"].strip().lower()
+    check_stream(session, tenant_id, fields.get("stream"))
     secret = new_secret()
     now = now_ms()
     endpoint = WebhookEndpoint(

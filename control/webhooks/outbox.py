@@ -10,7 +10,7 @@ from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from control.clock import now_ms
-from control.db.models import Click, WebhookDelivery, WebhookEndpoint
+from control.db.models import Click, Message, WebhookDelivery, WebhookEndpoint
 
 _encode = msgspec.json.Encoder().encode
 
@@ -31,20 +31,40 @@ def enqueue_click_events(session: Session, rows: Sequence[tuple[Any, ...]]) -> i
     # Read the clicks back: burst detection may have flagged them as bots since.
     clicks = session.scalars(select(Click).where(Click.click_id.in_([r[0] for r in rows]))).all()
     firsts = _first_human(session, [c for c in clicks if not c.is_bot])
+    streams = _streams(session, clicks)
     now = now_ms()
     deliveries = []
     for click in clicks:
+        stream = streams.get((click.tenant_id, click.message_id))
         for endpoint in wanted:
             if endpoint.tenant_id != click.tenant_id:
+                continue
+            if endpoint.stream is not None and endpoint.stream != stream:
                 continue
             if click.is_bot and not endpoint.include_bots:
                 continue
             if endpoint.mode == "first_human" and click.click_id not in firsts:
                 continue
-            deliveries.append(_delivery(click, endpoint, now))
+            deliveries.append(_delivery(click, stream, endpoint, now))
     session.add_all(deliveries)
     session.flush()
     return len(deliveries)
+
+
+def _streams(session: Session, clicks: Sequence[Click]) -> dict[tuple[int, str], str]:
+    """(tenant, message id) -> the stream the message was rewritten through.
+
+    Clicks carry no stream: the message record of the rewrite API knows it. Links minted
+    one by one (POST /v1/links) have no record, so only unscoped endpoints get them."""
+    ids = {c.message_id for c in clicks if c.message_id}
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Message.tenant_id, Message.message_id, Message.stream).where(
+            Message.tenant_id.in_({c.tenant_id for c in clicks}), Message.message_id.in_(ids)
+        )
+    )
+    return {(t, m): stream for t, m, stream in rows}
 
 
 def _first_human(session: Session, clicks: Sequence[Click]) -> set[str]:
@@ -69,14 +89,16 @@ def _first_human(session: Session, clicks: Sequence[Click]) -> set[str]:
     return set(found)
 
 
-def _delivery(click: Click, endpoint: WebhookEndpoint, now: int) -> WebhookDelivery:
+def _delivery(
+    click: Click, stream: str | None, endpoint: WebhookEndpoint, now: int
+) -> WebhookDelivery:
     return WebhookDelivery(
         id=f"msg_{click.click_id}_{endpoint.id}",
         endpoint_id=endpoint.id,
         tenant_id=click.tenant_id,
         click_id=click.click_id,
         event_time_ms=click.time_ms,
-        payload=_encode(click_payload(click)).decode(),
+        payload=_encode(click_payload(click, stream)).decode(),
         status="pending",
         attempts=0,
         next_attempt_ms=now,
@@ -87,17 +109,27 @@ def _delivery(click: Click, endpoint: WebhookEndpoint, now: int) -> WebhookDeliv
     )
 
 
-def click_payload(c: Click) -> dict[str, Any]:
+def click_payload(c: Click, stream: str | None = None) -> dict[str, Any]:
+    """The body sent (see README, webhooks); "" means unknown, as in the clicks API."""
     return {
         "type": "click",
         "click_id": c.click_id,
         "time": c.time_ms,
         "message_id": c.message_id,
+        "stream": stream,
         "recipient": c.recipient,
         "link": {"url": c.url, "index": c.link_index, "location": c.location},
-        "tags": _list(c.tags),
+        "tags": _list(c.tags),  # the message's tags, then the link's own (rewrite API)
         "domain": c.host,
-        "client": {"browser": c.browser, "os": c.os, "platform": c.platform},
+        "client": {
+            "browser": c.browser,
+            "browser_version": c.browser_version,
+            "os": c.os,
+            "os_version": c.os_version,
+            "device": c.device,
+            "platform": c.platform,
+            "email_client": c.email_client,
+        },
         "geo": {"country": c.country, "region": c.region, "city": c.city},
         "is_bot": bool(c.is_bot),
         "bot_reasons": _list(c.bot_reasons),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import ssl
+import threading
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -40,17 +42,37 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
         self.sock = _TLS.wrap_socket(raw, server_hostname=self.host)
 
 
+class _Deadline:
+    """Cuts the connection when a whole exchange outlasts its budget: the socket timeout
+    bounds each read, so a receiver dribbling a byte a second would hold a slot, and
+    outlive the row's lock (a duplicate), for as long as it liked."""
+
+    def __init__(self, conn: http.client.HTTPConnection, seconds: float) -> None:
+        self.conn, self.seconds, self.fired = conn, seconds, False
+        self.timer = threading.Timer(seconds, self._cut)
+        self.timer.daemon = True
+
+    def _cut(self) -> None:
+        self.fired = True
+        if self.conn.sock is not None:
+            with contextlib.suppress(OSError):
+                self.conn.sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked read
+
+
 def post(
     url: str,
     body: bytes,
-    secret: str,
+    secrets: list[str],
     msg_id: str,
     timestamp: int,
     extra_headers: dict[str, str],
     timeout: float,
     allow_private: bool,
 ) -> Outcome:
-    """Blocking: run in a worker thread. Never raises for network trouble."""
+    """Blocking: run in a worker thread. Never raises for network trouble.
+
+    http.client never follows redirects: a 3xx is recorded as a failed attempt. The whole
+    exchange takes at most 2 * timeout."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     https = parts.scheme == "https"
@@ -65,15 +87,20 @@ def post(
         **extra_headers,
         "content-type": "application/json",
         "user-agent": USER_AGENT,
-        **signed_headers(secret, msg_id, timestamp, body),
+        **signed_headers(secrets, msg_id, timestamp, body),
     }
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    deadline = _Deadline(conn, 2 * timeout)
+    deadline.timer.start()
     try:
         conn.request("POST", path, body=body, headers=headers)
         response = conn.getresponse()
         response.read(65536)
         return Outcome(response.status)
     except (OSError, ValueError, http.client.HTTPException) as exc:
+        if deadline.fired:
+            return Outcome(0, f"no complete answer within {deadline.seconds:g} s")
         return Outcome(0, f"{exc.__class__.__name__}: {exc}"[:500])
     finally:
+        deadline.timer.cancel()
         conn.close()

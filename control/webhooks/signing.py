@@ -23,9 +23,14 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-def signed_headers(secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+def signed_headers(
+    secrets_: str | list[str], msg_id: str, timestamp: int, body: bytes
+) -> dict[str, str]:
+    """Standard Webhooks headers; several secrets (a rotation's overlap) give several
+    space-separated signatures, and a receiver holding any one of them verifies."""
+    keys = [secrets_] if isinstance(secrets_, str) else secrets_
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(secret, msg_id, timestamp, body),
+        "webhook-signature": " ".join(sign(key, msg_id, timestamp, body) for key in keys),
     }
