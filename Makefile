@@ -27,8 +27,11 @@ lint: $(VENV)/.synced
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy edge control bench tests scripts
 
+# Most tests wait on real processes, so they run three at a time (pytest-xdist); the
+# benchmark gate compares throughput and runs alone afterwards, on a machine at rest.
 unit: $(VENV)/.synced
-	$(BIN)/pytest
+	$(BIN)/pytest -n 3 --dist worksteal -m "not gate"
+	$(BIN)/pytest -m gate
 
 test: lint unit
 

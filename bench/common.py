@@ -126,6 +126,14 @@ def children(pid: int) -> list[int]:
     return sorted(found)
 
 
+def cmdline(pid: int) -> bytes:
+    """A process's argv as /proc shows it (NUL-separated; empty if it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def rss_kib(pid: int) -> int:
     """Resident set size of one process in KiB (0 if it is gone)."""
     try:

@@ -26,6 +26,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# Seconds a server may take to come up: imports alone take seconds of CPU, and the suite
+# runs tests side by side on two cores.
+STARTUP = 90.0
+
+
 def wait_until(check: Any, timeout: float, what: str, interval: float = 0.05) -> Any:
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -109,13 +114,15 @@ class Cluster:
 
     def start_control(self) -> None:
         self.start("control", "control")
-        wait_until(lambda: httpx.get(f"{self.api_url}/healthz").status_code == 200, 30, "API")
+        wait_until(lambda: httpx.get(f"{self.api_url}/healthz").status_code == 200, STARTUP, "API")
 
     def start_edge(self, name: str = "edge", wait_ready: bool = True) -> None:
         self.start(name, "edge")
         if wait_ready:
             wait_until(
-                lambda: httpx.get(f"{self.edge_url}/readyz").status_code == 200, 30, "edge ready"
+                lambda: httpx.get(f"{self.edge_url}/readyz").status_code == 200,
+                STARTUP,
+                "edge ready",
             )
 
     def start_extra_edge(self, name: str) -> str:
@@ -130,7 +137,7 @@ class Cluster:
             CLICKGATE_EDGE_EDGE_ID=name,
         )
         url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: httpx.get(f"{url}/readyz").status_code == 200, 30, f"{name} ready")
+        wait_until(lambda: httpx.get(f"{url}/readyz").status_code == 200, STARTUP, f"{name} ready")
         return url
 
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
