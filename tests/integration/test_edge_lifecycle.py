@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
+from pathlib import Path
 
 import grpc
 import httpx
@@ -81,6 +82,25 @@ def test_edge_metrics_count_what_happened(cluster: Cluster) -> None:
     assert httpx.get(f"http://127.0.0.1:{cluster.metrics_port}/readyz").status_code == 200
     control = httpx.get(f"{cluster.api_url}/metrics").text
     assert "clickgate_clicks_ingested_total 5" in control
+    # The agent that shipped them runs below the workers' priority (EdgeSettings.agent_nice).
+    assert niceness(agent_pid(cluster.procs["edge"].pid)) == 10
+    assert niceness(cluster.procs["edge"].pid) == 0
+
+
+def agent_pid(edge_pid: int) -> int:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd, stat = (entry / "cmdline").read_bytes(), (entry / "stat").read_text()
+            except OSError:
+                continue
+            if b"edge.agent" in cmd and int(stat.rpartition(")")[2].split()[1]) == edge_pid:
+                return int(entry.name)
+    raise AssertionError(f"no edge agent under pid {edge_pid}")
+
+
+def niceness(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[16])
 
 
 def test_batch_with_a_malformed_click_stores_the_others(cluster: Cluster) -> None:
