@@ -53,7 +53,7 @@ class Fact(NamedTuple):
         yield "os", self.os
         yield "email_client", self.email_client
         yield "country", self.country
-        yield "city", _encode([self.country, self.region, self.city]).decode()
+        yield "city", SEP.join((self.country, self.region, self.city))
         yield "link", self.url
         yield "location", self.location
 

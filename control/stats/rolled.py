@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from control.db.stats_models import ClickRollup as R
-from control.rollups.facts import DAY_MS, HOUR_MS
+from control.rollups.facts import DAY_MS, HOUR_MS, SEP
 from control.stats.aggregate import Overview, Row
 from control.stats.filters import ClickFilter, dialect_of
 
@@ -106,7 +106,7 @@ def breakdown(
         rows = [Row(k[0], c[0], c[1]) for k, c in counts.items()]
     elif dimension == "country" and detail:
         counts = summed(session, f, "city", [R.value])
-        places = {k: _list(k[0]) for k in counts}
+        places = {k: k[0].split(SEP) for k in counts}
         rows = [Row(places[k][0], c[0], c[1], *places[k][1:]) for k, c in counts.items()]
     else:
         counts = summed(session, f, dimension, [R.value])
