@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -63,7 +62,8 @@ def clicks_of(tenant: int, count: int, start: int, rng: random.Random) -> Iterat
         yield (
             f"{tenant:08x}{n:024x}", tenant, 1, at, at, "bench", 302, "GET",
             f"c{m % 2}.t{tenant}.test", f"https://shop{tenant}.example/p/{m % 5 * 10 + link}",
-            f"m{m}", link, "html" if link < 8 else "text", _json(TAG_SETS[m % 4]).decode(), sent // 1000,
+            f"m{m}", link, "html" if link < 8 else "text", _json(TAG_SETS[m % 4]).decode(),
+            sent // 1000,
             f"r{m}", "192.0.2.0", "UA", "", "", "", browser, "", os_name, "", "", platform, "",
             COUNTRIES[rng.randrange(len(COUNTRIES))], "", "", 0, "", bot,
             '["known_bot_ua"]' if bot else "[]", 0.9 if bot else 0.0,
@@ -99,7 +99,13 @@ def load(engine: Engine, clicks: int, tenants: int, days: int) -> float:
     rng = random.Random(1)
     pg = engine.dialect.name == "postgresql"
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO tenants (id, name, created_ms, truncate_ips, retention_days) VALUES (:i, :n, 0, true, 0)"), [{"i": t, "n": f"t{t}"} for t in range(1, tenants + 1)])  # fmt: skip
+        conn.execute(
+            text(
+                "INSERT INTO tenants (id, name, created_ms, truncate_ips, retention_days) "
+                "VALUES (:i, :n, 0, true, 0)"
+            ),
+            [{"i": t, "n": f"t{t}"} for t in range(1, tenants + 1)],
+        )
     for tenant, count in plan(clicks, tenants):
         write(engine, "clicks", ", ".join(CLICK_COLUMNS), clicks_of(tenant, count, start, rng), pg)
         write(engine, "messages", MESSAGE_COLS, messages_of(tenant, count, start), pg)
@@ -181,7 +187,12 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
             slow_ms, expected = timed(sessions, slow, args.raw_repeat)
             if got != expected:
                 raise RuntimeError(f"{name}: rollups and raw clicks disagree")
-            out[name] = {"rollup_p50": p(fast_ms, 50), "rollup_p95": p(fast_ms, 95), "raw_p50": p(slow_ms, 50), "raw_p95": p(slow_ms, 95)}  # fmt: skip
+            out[name] = {
+                "rollup_p50": p(fast_ms, 50),
+                "rollup_p95": p(fast_ms, 95),
+                "raw_p50": p(slow_ms, 50),
+                "raw_p95": p(slow_ms, 95),
+            }
         return out
     finally:
         engine.dispose()
@@ -221,12 +232,19 @@ def ok(result: dict[str, Any]) -> bool:
 
 def report(results: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"{args.clicks} clicks, {args.tenants} tenants, {args.days} days; tenant 1 holds a tenth")
-    print(f"{'database':<11} {'query':<13} {'rollup p50':>10} {'rollup p95':>10} {'raw p50':>10} {'raw p95':>10} {'speed-up':>9}")  # fmt: skip
+    print(
+        f"{'database':<11} {'query':<13} {'rollup p50':>10} {'rollup p95':>10} "
+        f"{'raw p50':>10} {'raw p95':>10} {'speed-up':>9}"
+    )
     for db, result in results.items():
         print(f"{db:<11} {'(load+rollup)':<13} {result['load_s']:>9.0f}s")
         for name, r in result.items():
             if name != "load_s":
-                print(f"{db:<11} {name:<13} {r['rollup_p50']:>10.2f} {r['rollup_p95']:>10.2f} {r['raw_p50']:>10.1f} {r['raw_p95']:>10.1f} {r['raw_p50'] / max(r['rollup_p50'], 0.01):>8.0f}x")  # fmt: skip
+                print(
+                    f"{db:<11} {name:<13} {r['rollup_p50']:>10.2f} {r['rollup_p95']:>10.2f} "
+                    f"{r['raw_p50']:>10.1f} {r['raw_p95']:>10.1f} "
+                    f"{r['raw_p50'] / max(r['rollup_p50'], 0.01):>8.0f}x"
+                )
     summary = {"bench": "stats", "clicks": args.clicks, "tenants": args.tenants, "days": args.days}
     print(json.dumps({**summary, "target_p95_ms": TARGET_MS, **results}))
 
