@@ -162,6 +162,13 @@ def test_raw_pages_and_exports_agree(api: Api) -> None:
     assert len(humans) == len([s for s in expected if not s.is_bot])
 
 
+def test_raw_clicks_filter_by_stream(api: Api) -> None:
+    clicks = walk(api, "acme", stream="outbound")
+    expected = data.select(api.specs, sel(api, bots="include", stream="outbound"))
+    assert [c["click_id"] for c in clicks] == [f"{s.id:032x}" for s in expected]
+    assert expected and {s.message_id for s in expected} == {"m1", "m2"}
+
+
 def test_message_timeline(api: Api) -> None:
     body = api.ok("/v1/messages/m2/timeline")
     mine = sorted(
