@@ -216,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="clickgate-stats-") as tmp:
         if args.only != "postgresql":
             results["sqlite"] = measure(f"sqlite:///{Path(tmp) / 'stats.db'}", args)
+            print(json.dumps({"partial": "sqlite", **results["sqlite"]}), flush=True)
         pg = None if args.only == "sqlite" else postgres_url()
         if pg is not None:
             try:

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from control.rollups.facts import DAY_MS, HOUR_MS, Fact, rollup_key
 
 RowKey = tuple[int, str, str, int, str, bool]  # the primary key of click_rollups
-_UPSERT = text(
+# Positional and straight to the driver: SQLAlchemy's per-row parameter processing cost
+# more than the upserts themselves (~18 rows per click before merging).
+_UPSERT = (
     "INSERT INTO click_rollups (tenant_id, dimension, span, bucket, key, is_bot, stream, "
-    'domain, tags, value, total, "unique", messages) VALUES (:tenant_id, :dimension, :span, '
-    ":bucket, :key, :is_bot, :stream, :domain, :tags, :value, :total, :unique, :messages) "
+    'domain, tags, value, total, "unique", messages) VALUES ({marks}) '
     "ON CONFLICT (tenant_id, dimension, span, bucket, key, is_bot) DO UPDATE SET "
     "total = click_rollups.total + excluded.total, "
     '"unique" = click_rollups."unique" + excluded."unique", '
     "messages = click_rollups.messages + excluded.messages"
 )
+_SQL = {
+    "postgresql": _UPSERT.format(marks=", ".join(["%s"] * 13)),
+    "sqlite": _UPSERT.format(marks=", ".join(["?"] * 13)),
+}
 
 
 class Deltas:
@@ -66,26 +70,13 @@ class Deltas:
 
     def flush(self, session: Session) -> int:
         """Upsert every changed row; sorted so concurrent ingests lock rows in one order."""
-        params = [
-            {
-                "tenant_id": k[0],
-                "dimension": k[1],
-                "span": k[2],
-                "bucket": k[3],
-                "key": k[4],
-                "is_bot": k[5],
-                "stream": v[0],
-                "domain": v[1],
-                "tags": v[2],
-                "value": v[3],
-                "total": v[4],
-                "unique": v[5],
-                "messages": v[6],
-            }
-            for k, v in sorted(self.rows.items())
-            if v[4] or v[5] or v[6]
-        ]
-        if params:
-            session.connection().execute(_UPSERT, params)
+        params = [(*k, *v) for k, v in sorted(self.rows.items()) if v[4] or v[5] or v[6]]
         self.rows.clear()
+        if params:
+            connection = session.connection()
+            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.executemany(_SQL[connection.dialect.name], params)
+            finally:
+                cursor.close()
         return len(params)
