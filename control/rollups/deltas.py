@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from control.rollups.facts import DAY_MS, HOUR_MS, Fact, rollup_key
+from control.rollups.facts import DAY_MS, HOUR_MS, UNLABELLED, Fact, rollup_key
 
 RowKey = tuple[int, str, str, int, str, bool]  # the primary key of click_rollups
 # Positional and straight to the driver: SQLAlchemy's per-row parameter processing cost
@@ -57,16 +57,18 @@ class Deltas:
         labels: tuple[str, str, str, str],
         counts: tuple[int, int, int],
     ) -> None:
-        key = rollup_key(*labels)
-        for span, size in (("h", HOUR_MS), ("d", DAY_MS)):
-            row_key = (tenant_id, dimension, span, time_ms - time_ms % size, key, is_bot)
-            row = self.rows.get(row_key)
-            if row is None:
-                self.rows[row_key] = [*labels, *counts]
-            else:
-                row[4] += counts[0]
-                row[5] += counts[1]
-                row[6] += counts[2]
+        bare = ("", "", "", labels[3])
+        for name, tagged in ((dimension, labels), (dimension + UNLABELLED, bare)):
+            key = rollup_key(*tagged)
+            for span, size in (("h", HOUR_MS), ("d", DAY_MS)):
+                row_key = (tenant_id, name, span, time_ms - time_ms % size, key, is_bot)
+                row = self.rows.get(row_key)
+                if row is None:
+                    self.rows[row_key] = [*tagged, *counts]
+                else:
+                    row[4] += counts[0]
+                    row[5] += counts[1]
+                    row[6] += counts[2]
 
     def flush(self, session: Session) -> int:
         """Upsert every changed row; sorted so concurrent ingests lock rows in one order."""

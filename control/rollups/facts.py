@@ -17,6 +17,9 @@ DAY_MS = 86_400_000
 SEP = "\x1f"  # never in a stored value: PostgreSQL text has no control separators here
 _encode = msgspec.json.Encoder().encode
 _CHUNK = 500
+# A dimension's label-free twin ("browser~"): the same counts without stream, domain and
+# tags in the key, so the common unfiltered query reads a row per value, not per mix.
+UNLABELLED = "~"
 # Dimensions a click is counted under, besides 'all' (see stats_models.ClickRollup).
 DIMENSIONS = ("browser", "platform", "os", "email_client", "country", "city", "link", "location")
 

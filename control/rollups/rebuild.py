@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from control.rollups.facts import DAY_MS, DIMENSIONS, HOUR_MS
+from control.rollups.facts import DAY_MS, DIMENSIONS, HOUR_MS, UNLABELLED
 
 
 def rebuild(session: Session) -> None:
@@ -51,6 +51,7 @@ def rebuild(session: Session) -> None:
     )
     for dimension in ("all", *DIMENSIONS):
         roll_dimension(session, dimension, sep)
+        roll_dimension(session, dimension, sep, labelled=False)
     roll_sent(session, sep, pg)
     run(text("DROP TABLE rollup_facts"))
 
@@ -61,15 +62,20 @@ _COLUMNS = (
 )
 
 
-def roll_dimension(session: Session, dimension: str, sep: str) -> None:
+def roll_dimension(session: Session, dimension: str, sep: str, labelled: bool = True) -> None:
     """Hour rows from the facts, then day rows from the hour rows."""
     value = f'"{dimension}"'
+    labels = "stream, domain, tags" if labelled else "'', '', ''"
+    hashed = "stream || {s} || domain || {s} || tags" if labelled else "{s} || {s}"
+    group = ", stream, domain, tags" if labelled else ""
+    if not labelled:
+        dimension += UNLABELLED
     session.execute(
         text(
             f"INSERT INTO click_rollups ({_COLUMNS}) SELECT tenant_id, :dimension, 'h', hour, "
-            f"md5(stream || {sep} || domain || {sep} || tags || {sep} || {value}), is_bot, stream, "
-            f"domain, tags, {value}, count(*), sum(uniq), sum(msg) FROM rollup_facts "
-            f"GROUP BY tenant_id, hour, is_bot, stream, domain, tags, {value}"
+            f"md5({hashed.format(s=sep)} || {sep} || {value}), is_bot, {labels}, "
+            f"{value}, count(*), sum(uniq), sum(msg) FROM rollup_facts "
+            f"GROUP BY tenant_id, hour, is_bot{group}, {value}"
         ),
         {"dimension": dimension},
     )
@@ -89,12 +95,19 @@ def roll_sent(session: Session, sep: str, pg: bool) -> None:
     """Messages recorded, per hour and per UTC day, as record_message counts them."""
     tags = "tags::text" if pg else "tags"
     for span, size in (("h", HOUR_MS), ("d", DAY_MS)):
+        bucket = f"created_ms - created_ms % {size}"
         session.execute(
             text(
                 f"INSERT INTO click_rollups ({_COLUMNS}) SELECT tenant_id, 'sent', '{span}', "
-                f"created_ms - created_ms % {size}, "
-                f"md5(stream || {sep} || domain || {sep} || {tags} || {sep} || ''), false, "
-                f"stream, domain, {tags}, '', count(*), 0, 0 FROM messages GROUP BY tenant_id, "
-                f"created_ms - created_ms % {size}, stream, domain, {tags}"
+                f"{bucket}, md5(stream || {sep} || domain || {sep} || {tags} || {sep} || ''), "
+                f"false, stream, domain, {tags}, '', count(*), 0, 0 FROM messages "
+                f"GROUP BY tenant_id, {bucket}, stream, domain, {tags}"
+            )
+        )
+        session.execute(
+            text(
+                f"INSERT INTO click_rollups ({_COLUMNS}) SELECT tenant_id, 'sent{UNLABELLED}', "
+                f"'{span}', {bucket}, md5({sep} || {sep} || {sep}), false, '', '', '', '', "
+                f"count(*), 0, 0 FROM messages GROUP BY tenant_id, {bucket}"
             )
         )

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from control.db.stats_models import ClickRollup as R
-from control.rollups.facts import DAY_MS, HOUR_MS, SEP
+from control.rollups.facts import DAY_MS, HOUR_MS, SEP, UNLABELLED
 from control.stats.aggregate import Overview, Row
 from control.stats.filters import ClickFilter, dialect_of
 
@@ -53,8 +53,11 @@ def has_tag(dialect: str, tag: str) -> ColumnElement[bool]:
     return exists(select(1).select_from(items).where(items.c.value == tag))
 
 
-def terms(session: Session, f: ClickFilter, dimension: str) -> list[Any]:
+def terms(session: Session, f: ClickFilter, dimension: str, labels: bool = False) -> list[Any]:
     """Filters on rollup rows; the primary key serves tenant, dimension, span and bucket."""
+    labelled = f.tag is not None or f.domain is not None or f.stream is not None
+    if not labelled and not labels:
+        dimension += UNLABELLED  # no filter on labels: one row per value, not per mix
     out: list[Any] = [R.tenant_id == f.tenant_id, R.dimension == dimension]
     if f.tag is not None:
         out.append(has_tag(dialect_of(session), f.tag))
@@ -68,11 +71,18 @@ def terms(session: Session, f: ClickFilter, dimension: str) -> list[Any]:
 
 
 def summed(
-    session: Session, f: ClickFilter, dimension: str, group: list[Any], days: bool = True
+    session: Session,
+    f: ClickFilter,
+    dimension: str,
+    group: list[Any],
+    days: bool = True,
+    labels: bool = False,
 ) -> dict[tuple[Any, ...], list[int]]:
-    """Sum total, unique, messages per group over the range, merging hour and day rows."""
+    """Sum total, unique, messages per group over the range, merging hour and day rows.
+
+    labels: the groups are label columns, so the labelled rows must be read."""
     out: dict[tuple[Any, ...], list[int]] = {}
-    where = terms(session, f, dimension)
+    where = terms(session, f, dimension, labels)
     for span, start, stop in spans(f.from_ms, f.to_ms, days):
         query = select(*group, func.sum(R.total), func.sum(R.unique), func.sum(R.messages))
         query = query.where(*where, R.span == span, R.bucket >= start, R.bucket < stop)
@@ -100,7 +110,7 @@ def breakdown(
 ) -> list[Row]:
     """Rows sorted by total, then unique (both descending), then key (code points)."""
     if dimension in LABELS:
-        counts = summed(session, f, "all", [LABELS[dimension]])
+        counts = summed(session, f, "all", [LABELS[dimension]], labels=True)
         if dimension == "tag":
             counts = split_tags(counts)
         rows = [Row(k[0], c[0], c[1]) for k, c in counts.items()]
