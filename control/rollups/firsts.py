@@ -46,14 +46,20 @@ def stored(session: Session, keys: set[FirstKey]) -> dict[FirstKey, tuple[int, s
     messages = sorted({k[1] for k in keys})
     tenants = {k[0] for k in keys}
     for start in range(0, len(messages), _CHUNK):
-        query = select(FirstClick).where(
+        query = select(
+            FirstClick.tenant_id,
+            FirstClick.message_id,
+            FirstClick.link,
+            FirstClick.time_ms,
+            FirstClick.click_id,
+        ).where(  # plain rows, not ORM objects: this runs for every ingest batch
             FirstClick.tenant_id.in_(tenants),
             FirstClick.message_id.in_(messages[start : start + _CHUNK]),
         )
-        for row in session.scalars(query):
-            key = (row.tenant_id, row.message_id, row.link)
+        for tenant_id, message_id, link, time_ms, click_id in session.execute(query):
+            key = (tenant_id, message_id, link)
             if key in keys:
-                found[key] = (row.time_ms, row.click_id)
+                found[key] = (time_ms, click_id)
     return found
 
 
