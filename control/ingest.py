@@ -136,7 +136,11 @@ def store_new(session: Session, rows: list[tuple[Any, ...]]) -> int:
     inserted = insert_new_clicks(session, rows)
     if inserted:
         new = set(inserted)
-        new_rows = [row for row in rows if row[0] in new]
+        new_rows = []
+        for row in rows:
+            if row[0] in new:
+                new.discard(row[0])  # a click twice in one batch is stored (and counted) once
+                new_rows.append(row)
         flipped = reclassify_new_clicks(session, new_rows)
         roll_new_clicks(session, new_rows, flipped)
         enqueue_click_events(session, new_rows)

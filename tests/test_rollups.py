@@ -94,7 +94,7 @@ def check(sessions: sessionmaker[Session]) -> None:
 
 def test_duplicates_count_once(sessions: sessionmaker[Session]) -> None:
     ALL[:] = [spec(1, 0), spec(2, 60_000, 1), spec(3, 120_000, 0, "m2", bot=True)]
-    assert ingest(sessions, ALL) == 3
+    assert ingest(sessions, [*ALL, ALL[0]]) == 3  # twice in one batch, too
     assert ingest(sessions, ALL) == 0
     assert ingest(sessions, [*ALL, *ALL]) == 0
     check(sessions)
