@@ -29,11 +29,12 @@ _decode_reasons = msgspec.json.Decoder(list[str]).decode
 GroupKey = tuple[int, str, str]  # tenant, message id, recipient
 
 
-def reclassify_new_clicks(session: Session, rows: Sequence[tuple[Any, ...]]) -> int:
-    """rows: the inserted rows in store.CLICK_COLUMNS order. Returns clicks newly flagged."""
+def reclassify_new_clicks(session: Session, rows: Sequence[tuple[Any, ...]]) -> set[str]:
+    """rows: the inserted rows in store.CLICK_COLUMNS order. Returns the click ids that
+    turned from human into bot (the rollups move them)."""
     keys = {(r[1], r[10], r[15]) for r in rows if r[10]}
     if not keys:
-        return 0
+        return set()
     times = [r[3] for r in rows]
     stored = session.execute(
         select(
@@ -46,6 +47,7 @@ def reclassify_new_clicks(session: Session, rows: Sequence[tuple[Any, ...]]) -> 
             Click.link_index,
             Click.url,
             Click.bot_reasons,
+            Click.is_bot,
         ).where(
             Click.tenant_id.in_({k[0] for k in keys}),
             Click.message_id.in_({k[1] for k in keys}),
@@ -58,6 +60,7 @@ def reclassify_new_clicks(session: Session, rows: Sequence[tuple[Any, ...]]) -> 
         if key in keys:
             groups[key].append(row)
     changes: list[dict[str, Any]] = []
+    flipped: set[str] = set()
     for clicks in groups.values():
         if len({(c.location, c.link_index, c.url) for c in clicks}) < DEFAULT_MIN_LINKS:
             continue
@@ -65,9 +68,11 @@ def reclassify_new_clicks(session: Session, rows: Sequence[tuple[Any, ...]]) -> 
             BurstClick(c.click_id, c.time_ms, f"{c.location}:{c.link_index}:{c.url}")
             for c in clicks
         )
-        changes.extend(
-            _change(c) for c in clicks if c.click_id in flagged and BURST not in _reasons(c)
-        )
+        for c in clicks:
+            if c.click_id in flagged and BURST not in _reasons(c):
+                changes.append(_change(c))
+                if changes[-1]["bot"] and not c.is_bot:
+                    flipped.add(c.click_id)
     if changes:
         stmt = (
             update(Click)
@@ -79,7 +84,7 @@ def reclassify_new_clicks(session: Session, rows: Sequence[tuple[Any, ...]]) -> 
             )
         )
         session.connection().execute(stmt, changes)
-    return len(changes)
+    return flipped
 
 
 def _reasons(click: Any) -> list[str]:

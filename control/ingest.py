@@ -14,6 +14,7 @@ from control.clock import now_ms
 from control.db.models import SigningKey, Tenant
 from control.enrich import Enricher
 from control.keys import key_secret
+from control.rollups.roll import roll_new_clicks
 from control.store import insert_new_clicks
 from control.webhooks.outbox import enqueue_click_events
 from edge import token
@@ -50,13 +51,9 @@ class Ingestor:
                 result.rejected.append((index, row))
             else:
                 rows.append(row)
-        inserted = insert_new_clicks(session, rows)
-        if inserted:
-            new = set(inserted)
-            reclassify_new_clicks(session, [row for row in rows if row[0] in new])
-            enqueue_click_events(session, [row for row in rows if row[0] in new])
-        result.inserted = len(inserted)
-        result.duplicates = len(rows) - len(inserted)
+        inserted = store_new(session, rows)
+        result.inserted = inserted
+        result.duplicates = len(rows) - inserted
         return result
 
     def to_row(
@@ -129,6 +126,25 @@ class Ingestor:
         value = True if flag is None else bool(flag)  # unknown: the private choice
         self._truncate[tenant_id] = (value, time.monotonic())
         return value
+
+
+def store_new(session: Session, rows: list[tuple[Any, ...]]) -> int:
+    """Insert the rows not stored yet; bursts, rollups and webhooks for those only.
+
+    The burst check runs first so the rollups count each click with its final verdict.
+    """
+    inserted = insert_new_clicks(session, rows)
+    if inserted:
+        new = set(inserted)
+        new_rows = []
+        for row in rows:
+            if row[0] in new:
+                new.discard(row[0])  # a click twice in one batch is stored (and counted) once
+                new_rows.append(row)
+        flipped = reclassify_new_clicks(session, new_rows)
+        roll_new_clicks(session, new_rows, flipped)
+        enqueue_click_events(session, new_rows)
+    return len(inserted)
 
 
 def _enrichment_columns(e: Any) -> tuple[Any, ...]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Final
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +16,8 @@ from control.domains import domain_for, tenant_domain
 from control.keys import active_key, key_secret
 from control.links import recipient_ref
 from control.rewrite import LinkReport, Minter, RewriteOptions, rewrite_message
+from control.rollups.deltas import Deltas
+from control.rollups.facts import tags_text
 from control.settings import ControlSettings
 from control.streams import TRACK_MODES, TrackLinks, check_url_params, resolve_stream
 from control.tenants import Conflict, NotFound
@@ -81,7 +83,9 @@ def rewrite(
     result = rewrite_message(req.html, req.text, plan.mint, plan.options)
     tracked = sum(1 for link in result.links if link.tracked_url is not None)
     with sessions.begin() as session:
-        record_message(session, tenant_id, req.message_id, plan.stream, req.tags, tracked, now)
+        record_message(
+            session, tenant_id, req.message_id, plan.stream, req.tags, tracked, now, plan.domain
+        )
     return RewriteResponse(
         html=result.html,
         text=result.text,
@@ -209,13 +213,30 @@ def record_message(
     tags: list[str],
     tracked_links: int,
     now: int,
+    domain: str = "",
 ) -> None:
-    """Insert, or update the earlier rewrite of the same message id (first time kept)."""
+    """Insert, or update the earlier rewrite of the same message id (first time kept).
+
+    A first rewrite counts as a message sent in the rollups (stream, domain and tags of
+    that first rewrite), in this transaction; later rewrites do not count again.
+    """
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     values = {"stream": stream, "tags": tags, "tracked_links": tracked_links, "updated_ms": now}
-    insert = dialect.insert(Message).values(
-        tenant_id=tenant_id, message_id=message_id, created_ms=now, **values
+    first = dialect.insert(Message).values(
+        tenant_id=tenant_id, message_id=message_id, created_ms=now, domain=domain, **values
     )
-    session.execute(
-        insert.on_conflict_do_update(index_elements=["tenant_id", "message_id"], set_=values)
-    )
+    created = session.execute(
+        first.on_conflict_do_nothing(index_elements=["tenant_id", "message_id"]).returning(
+            Message.id
+        )
+    ).first()
+    if created is None:
+        session.execute(
+            update(Message)
+            .where(Message.tenant_id == tenant_id, Message.message_id == message_id)
+            .values(**values)
+        )
+        return
+    deltas = Deltas()
+    deltas.add(tenant_id, "sent", now, False, (stream, domain, tags_text(tags), ""), (1, 0, 0))
+    deltas.flush(session)

@@ -42,6 +42,7 @@ class Api:
     tenants: dict[str, int]
     keys: dict[str, str]
     specs: list[data.Spec]
+    sent: list[data.Sent]
 
     def get(self, path: str, who: str = "acme", /, **params: Any) -> Any:
         headers = {"Authorization": f"Bearer {self.keys[who]}"}
@@ -64,10 +65,12 @@ def api(database_url: str) -> Iterator[Api]:
             tenants[name] = create_tenant(session, ctx.sealer, name).id
             keys[name] = create_api_key(session, tenants[name])
     specs = data.generate((tenants["acme"], tenants["globex"]))
+    sent = data.sent((tenants["acme"], tenants["globex"]))
     with ctx.sessions.begin() as session:
+        data.record(session, sent)
         data.insert(session, specs)
     with TestClient(build_app(ctx, with_grpc=False)) as client:
-        yield Api(client, tenants, keys, specs)
+        yield Api(client, tenants, keys, specs, sent)
     ctx.engine.dispose()
 
 
@@ -78,20 +81,32 @@ def sel(api: Api, who: str = "acme", **kw: Any) -> Sel:
 @pytest.mark.parametrize("who", ["acme", "globex"])
 @pytest.mark.parametrize(
     "filters",
-    [{}, {"bots": "include"}, {"bots": "only"}, {"tag": "news"}, {"domain": "links.acme.test"}],
+    [
+        {},
+        {"bots": "include"},
+        {"bots": "only"},
+        {"tag": "news"},
+        {"domain": "links.acme.test"},
+        {"stream": "outbound"},
+        {"stream": "broadcast", "tag": "news", "bots": "include"},
+    ],
 )
 def test_overview_is_exact(api: Api, who: str, filters: dict[str, str]) -> None:
     body = api.ok("/v1/stats/overview", who, **{"from": FROM, "to": TO}, **filters)
     assert body.pop("from_ms") == FROM_MS and body.pop("to_ms") == TO_MS
-    assert body == data.overview(api.specs, sel(api, who, **filters))
+    rate = body.pop("click_rate")
+    assert body == data.overview(api.specs, sel(api, who, **filters), api.sent)
+    assert body["messages_sent"] > 0
+    assert rate == round(body["unique_messages"] / body["messages_sent"], 6)
 
 
 @pytest.mark.parametrize("dimension", DIMENSIONS)
 def test_breakdowns_are_exact_and_limited(api: Api, dimension: str) -> None:
-    for who in ("acme", "globex"):
-        body = api.ok(f"/v1/stats/{dimension}", who, **{"from": FROM, "to": TO, "limit": 1000})
+    for who, filters in (("acme", {}), ("globex", {}), ("acme", {"stream": "outbound"})):
+        params = {"from": FROM, "to": TO, "limit": 1000, **filters}
+        body = api.ok(f"/v1/stats/{dimension}", who, **params)
         got = [((r["key"],), r["total"], r["unique"]) for r in body["rows"]]
-        assert got == data.breakdown(api.specs, sel(api, who), dimension)
+        assert got == data.breakdown(api.specs, sel(api, who, **filters), dimension)
     top = api.ok(f"/v1/stats/{dimension}", **{"from": FROM, "to": TO, "limit": 1})["rows"]
     assert len(top) == 1
 
@@ -145,6 +160,13 @@ def test_raw_pages_and_exports_agree(api: Api) -> None:
     assert json.loads(rows[0]["tags"]) == clicks[0]["tags"]
     humans = walk(api, "acme", bots="exclude")
     assert len(humans) == len([s for s in expected if not s.is_bot])
+
+
+def test_raw_clicks_filter_by_stream(api: Api) -> None:
+    clicks = walk(api, "acme", stream="outbound")
+    expected = data.select(api.specs, sel(api, bots="include", stream="outbound"))
+    assert [c["click_id"] for c in clicks] == [f"{s.id:032x}" for s in expected]
+    assert expected and {s.message_id for s in expected} == {"m1", "m2"}
 
 
 def test_message_timeline(api: Api) -> None:
@@ -205,6 +227,7 @@ def test_every_endpoint_needs_a_key(api: Api, path: str) -> None:
         ("/v1/stats/overview", {"tag": ""}, "tag"),
         ("/v1/stats/overview", {"tag": "a\x00b"}, "tag"),
         ("/v1/stats/overview", {"domain": "x" * 254}, "domain"),
+        ("/v1/stats/overview", {"stream": ""}, "stream"),
         ("/v1/messages/a%00b/timeline", {}, "message_id"),
         ("/v1/stats/browser", {"limit": "0"}, "limit"),
         ("/v1/stats/browser", {"limit": "1001"}, "limit"),
@@ -242,4 +265,4 @@ def test_openapi_documents_the_endpoints(api: Api) -> None:
     schemas = doc["components"]["schemas"]
     assert {"OverviewOut", "BreakdownOut", "SeriesOut", "ClickPage", "TimelineOut"} <= set(schemas)
     params = {p["name"] for p in doc["paths"]["/v1/stats/overview"]["get"]["parameters"]}
-    assert {"from", "to", "tag", "domain", "bots", "tz"} <= params
+    assert {"from", "to", "tag", "domain", "bots", "tz", "stream"} <= params

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from control.db.engine import make_engine, make_sessionmaker
 from control.db.migrate import upgrade
-from control.stats import aggregate, message, raw, series
+from control.stats import aggregate, answer, message, raw, rolled, series
 from control.stats.filters import ClickFilter
 from control.stats.params import ParamError, parse_range, parse_tz
 from tests import stats_data as data
@@ -19,6 +20,7 @@ from tests.stats_data import HOUR, T0, Sel
 
 A, B = 1, 2
 SPECS = data.generate((A, B))
+SENT = data.sent((A, B))
 WHOLE = Sel(A, T0 - HOUR, T0 + 5 * 24 * HOUR)
 SELECTIONS = [
     WHOLE,
@@ -29,6 +31,9 @@ SELECTIONS = [
     Sel(A, WHOLE.from_ms, WHOLE.to_ms, tag='a"b', bots="include"),
     Sel(A, WHOLE.from_ms, WHOLE.to_ms, tag="ünï", domain="links.acme.test"),
     Sel(A, WHOLE.from_ms, WHOLE.to_ms, tag="new"),  # a prefix of two tags, but no tag
+    Sel(A, WHOLE.from_ms, WHOLE.to_ms, stream="outbound"),
+    Sel(A, T0 + 24 * HOUR, T0 + 60 * HOUR, stream="broadcast", bots="include"),
+    Sel(A, T0 + 3 * HOUR, T0 + 71 * HOUR, tag="news", domain="click.acme.test"),
     Sel(B, WHOLE.from_ms, WHOLE.to_ms),
 ]
 
@@ -39,27 +44,39 @@ def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
     upgrade(engine)
     factory = make_sessionmaker(engine)
     with factory.begin() as session:
+        data.record(session, SENT)
         data.insert(session, SPECS)
     yield factory
     engine.dispose()
 
 
+# Raw clicks, and the rollups wherever they cover the range (raw otherwise).
+SOURCES = [aggregate, answer]
+
+
 def flt(q: Sel) -> ClickFilter:
-    return ClickFilter(q.tenant_id, q.from_ms, q.to_ms, q.tag, q.domain, q.bots)  # type: ignore[arg-type]
+    return ClickFilter(q.tenant_id, q.from_ms, q.to_ms, q.tag, q.domain, q.bots, q.stream)  # type: ignore[arg-type]
 
 
-def test_overview_matches_the_reference(sessions: sessionmaker[Session]) -> None:
+def test_rollups_cover_whole_hours_only() -> None:
+    assert rolled.covers(flt(WHOLE))
+    assert not rolled.covers(flt(SELECTIONS[1]))
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_overview_matches_the_reference(sessions: sessionmaker[Session], source: Any) -> None:
     with sessions() as session:
         for q in SELECTIONS:
-            o = aggregate.overview(session, flt(q))
+            o = source.overview(session, flt(q))
             got = {
                 "total_clicks": o.total,
                 "unique_clicks": o.unique,
                 "unique_messages": o.messages,
                 "bot_clicks": o.bot_clicks,
                 "bots_excluded": o.bots_excluded,
+                "messages_sent": o.sent,
             }
-            assert got == data.overview(SPECS, q), q
+            assert got == data.overview(SPECS, q, SENT), q
     assert data.overview(SPECS, WHOLE)["total_clicks"] > 100  # the data really is there
 
 
@@ -83,24 +100,29 @@ def test_a_small_case_by_hand(sessions: sessionmaker[Session]) -> None:
         tags = aggregate.breakdown(session, f, "tag", 10)
         assert [(r.key, r.total, r.unique) for r in tags] == [("t", 2, 1), ("", 1, 1), ("u", 1, 0)]
         o = aggregate.overview(session, f.with_bots("include"))
-        assert (o.total, o.unique, o.bots_excluded) == (4, 3, 0)
+        assert (o.total, o.unique, o.bots_excluded) == (4, 2, 0)  # a bot is never unique
+        assert answer.overview(session, f.with_bots("include")) == o
 
 
+@pytest.mark.parametrize("source", SOURCES)
 @pytest.mark.parametrize("dimension", aggregate.DIMENSIONS)
-def test_breakdowns_match_the_reference(sessions: sessionmaker[Session], dimension: str) -> None:
+def test_breakdowns_match_the_reference(
+    sessions: sessionmaker[Session], dimension: str, source: Any
+) -> None:
     with sessions() as session:
         for q in SELECTIONS:
-            rows = aggregate.breakdown(session, flt(q), dimension, 1000)
+            rows = source.breakdown(session, flt(q), dimension, 1000)
             got = [((r.key,), r.total, r.unique) for r in rows]
             assert got == data.breakdown(SPECS, q, dimension), (q, dimension)
             assert sum(r.unique for r in rows) >= data.overview(SPECS, q)["unique_clicks"]
-            top = aggregate.breakdown(session, flt(q), dimension, 2)
+            top = source.breakdown(session, flt(q), dimension, 2)
             assert top == rows[:2]
 
 
-def test_country_detail_has_region_and_city(sessions: sessionmaker[Session]) -> None:
+@pytest.mark.parametrize("source", SOURCES)
+def test_country_detail_has_region_and_city(sessions: sessionmaker[Session], source: Any) -> None:
     with sessions() as session:
-        rows = aggregate.breakdown(session, flt(WHOLE), "country", 1000, detail=True)
+        rows = source.breakdown(session, flt(WHOLE), "country", 1000, detail=True)
     got = [((r.key, r.region, r.city), r.total, r.unique) for r in rows]
     assert got == data.breakdown(SPECS, WHOLE, "country", detail=True)
     assert ("DE", "BY", "Munich") in {g[0] for g in got}
@@ -190,7 +212,7 @@ def test_message_link_summaries(sessions: sessionmaker[Session]) -> None:
             "UTC",
             (1_774_742_400_000, 1_774_821_600_000),
         ),
-        (None, None, "UTC", (1_000_000_000_001 - 30 * 86_400_000, 1_000_000_000_001)),
+        (None, None, "UTC", (1_000_000_800_000 - 30 * 86_400_000, 1_000_000_800_000)),
     ],
 )
 def test_ranges(start: str | None, stop: str | None, tz: str, expected: tuple[int, int]) -> None:

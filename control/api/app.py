@@ -18,6 +18,7 @@ from control.acme.jobs import certificates_forever, dns_checks_forever
 from control.api.auth import tenant_from_request
 from control.api.clicks import message_clicks
 from control.api.context import AppContext, Ctx
+from control.api.document import openapi_document as document_of
 from control.api.domains import (
     create_domain,
     delete_domain,
@@ -61,7 +62,7 @@ log = logging.getLogger("clickgate.control")
 
 @get("/openapi.json", include_in_schema=False, media_type=MediaType.JSON)
 async def openapi_document(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    return request.app.openapi_schema.to_schema()
+    return document_of(request.app)
 
 
 @get("/healthz", include_in_schema=False, media_type=MediaType.TEXT)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+    # PostgreSQL's md5(), so rollup keys can be computed in SQL on both (rollups.rebuild).
+    dbapi_conn.create_function("md5", 1, _md5, deterministic=True)
+
+
+def _md5(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return hashlib.md5(value.encode(), usedforsecurity=False).hexdigest()
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -239,6 +239,7 @@ class Message(Base):
     stream: Mapped[str] = mapped_column(String(64))
     tags: Mapped[list[Any]] = mapped_column(JSON)
     tracked_links: Mapped[int] = mapped_column(Integer)
+    domain: Mapped[str] = mapped_column(String(253), default="", server_default="")
     created_ms: Mapped[int] = mapped_column(BigInteger)  # first rewrite
     updated_ms: Mapped[int] = mapped_column(BigInteger)  # latest rewrite
 
@@ -296,3 +297,7 @@ class WebhookDelivery(Base):
         Index("ix_webhook_deliveries_due", "status", "next_attempt_ms"),
         Index("ix_webhook_deliveries_endpoint_time", "endpoint_id", "event_time_ms"),
     )
+
+
+# Registered on Base.metadata with the rest (migrations compare against all of it).
+from control.db import stats_models  # noqa: E402, F401

@@ -1,10 +1,11 @@
-"""Overview and breakdowns (total and unique clicks per key), grouped in SQL over raw clicks.
+"""Overview and breakdowns computed from the raw clicks table (control.stats.rolled reads
+the rollups instead; this is its fallback for ranges off the hour and the bench's baseline).
 
-A click is "unique" when it is the first one, in the selected clicks, on its link of its
-message: the link is (message_id, location, link_index, url). Counting first clicks (rather
-than distinct links per group) makes a breakdown's unique column add up to the overview's.
-Rollup tables maintained at ingest are future work; these queries use the (tenant_id,
-time_ms) index.
+A click is "unique" when it is the first human click (by time, then click id) on its link
+of its message, the link being (location, link_index, url): the first_clicks table kept at
+ingest says which click that is. Attributing each unique to one click (rather than counting
+distinct links per group) makes a breakdown's unique column add up to the overview's, and
+lets rollups sum it. Likewise a "clicking message" is counted at its first human click.
 """
 
 from __future__ import annotations
@@ -13,14 +14,24 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import msgspec
-from sqlalchemy import Select, Text, case, cast, desc, func, select
+from sqlalchemy import Select, Text, case, cast, desc, exists, func, select
 from sqlalchemy.orm import Session
 
-from control.db.models import Click
-from control.stats.filters import ClickFilter, conditions, dialect_of
+from control.db.models import Click, Message
+from control.db.stats_models import FirstClick
+from control.stats.filters import ClickFilter, conditions, dialect_of, has_tag
 
 Dimension = Literal[
-    "browser", "platform", "os", "email_client", "country", "link", "location", "tag", "domain"
+    "browser",
+    "platform",
+    "os",
+    "email_client",
+    "country",
+    "link",
+    "location",
+    "tag",
+    "domain",
+    "stream",
 ]
 DIMENSIONS: tuple[str, ...] = Dimension.__args__  # type: ignore[attr-defined]
 COLUMNS: dict[str, Any] = {
@@ -32,6 +43,7 @@ COLUMNS: dict[str, Any] = {
     "link": Click.url,
     "location": Click.location,
     "domain": Click.host,
+    "stream": Message.stream,
 }
 tags_decoder = msgspec.json.Decoder(list[Any])
 
@@ -40,9 +52,10 @@ tags_decoder = msgspec.json.Decoder(list[Any])
 class Overview:
     total: int
     unique: int
-    messages: int  # distinct non-empty message ids among the selected clicks
+    messages: int  # selected first human clicks of a message: messages clicked
     bot_clicks: int  # bot clicks matching every filter but `bots`
     bots_excluded: int  # of those, how many the totals leave out
+    sent: int  # messages recorded (first rewrite) in the range, by stream, domain and tag
 
 
 @dataclass(frozen=True)
@@ -54,26 +67,26 @@ class Row:
     city: str | None = None
 
 
-def first_flag() -> Any:
-    """1 on the first selected click of each message link (ties broken by id), else 0."""
-    order = func.row_number().over(
-        partition_by=(Click.message_id, Click.location, Click.link_index, Click.url),
-        order_by=(Click.time_ms, Click.id),
-    )
-    return case((order == 1, 1), else_=0).label("first")
+def first_flag(message_level: bool = False) -> Any:
+    """1 on a click first_clicks names as a link's (or a message's) first, else 0."""
+    level = FirstClick.link == "" if message_level else FirstClick.link != ""
+    held = exists(select(1).where(FirstClick.click_id == Click.click_id, level))
+    return case((held, 1), else_=0).label("first_msg" if message_level else "first")
 
 
 def selected(session: Session, f: ClickFilter, *columns: Any) -> Any:
-    """The filtered clicks with their first-click flag, as a subquery."""
-    return select(*columns, first_flag()).where(*conditions(f, dialect_of(session))).subquery()
+    """The filtered clicks with their first-click flags, as a subquery."""
+    query = select(*columns, first_flag(), first_flag(message_level=True))
+    return query.where(*conditions(f, dialect_of(session))).subquery()
 
 
 def overview(session: Session, f: ClickFilter) -> Overview:
-    sub = selected(session, f, Click.message_id)
-    message = case((sub.c.message_id != "", sub.c.message_id))
+    sub = selected(session, f, Click.id)
     total, unique, messages = session.execute(
         select(
-            func.count(), func.coalesce(func.sum(sub.c.first), 0), func.count(message.distinct())
+            func.count(),
+            func.coalesce(func.sum(sub.c.first), 0),
+            func.coalesce(func.sum(sub.c.first_msg), 0),
         )
     ).one()
     bots = (
@@ -85,7 +98,24 @@ def overview(session: Session, f: ClickFilter) -> Overview:
         or 0
     )
     excluded = bots if f.bots == "exclude" else 0
-    return Overview(int(total), int(unique), int(messages), int(bots), excluded)
+    sent = messages_sent(session, f)
+    return Overview(int(total), int(unique), int(messages), int(bots), excluded, sent)
+
+
+def messages_sent(session: Session, f: ClickFilter) -> int:
+    """Messages first recorded in the range (the bots filter does not apply to them)."""
+    query = select(func.count()).where(
+        Message.tenant_id == f.tenant_id,
+        Message.created_ms >= f.from_ms,
+        Message.created_ms < f.to_ms,
+    )
+    if f.tag is not None:
+        query = query.where(has_tag(dialect_of(session), f.tag, Message.tags))
+    if f.domain is not None:
+        query = query.where(Message.domain == f.domain)
+    if f.stream is not None:
+        query = query.where(Message.stream == f.stream)
+    return int(session.scalar(query) or 0)
 
 
 def breakdown(
@@ -97,6 +127,8 @@ def breakdown(
     keys = [COLUMNS[dimension]]
     if dimension == "country" and detail:
         keys += [Click.region, Click.city]
+    if dimension == "stream":
+        return by_stream(session, f, limit)
     sub = selected(session, f, *keys)
     cols = [sub.c[k.key] for k in keys]
     total = func.count().label("total")
@@ -128,5 +160,18 @@ def by_tag(session: Session, f: ClickFilter, limit: int) -> list[Row]:
             counts[0] += int(total)
             counts[1] += int(unique)
     rows = [Row(tag, total, unique) for tag, (total, unique) in totals.items()]
+    rows.sort(key=lambda r: (-r.total, -r.unique, r.key))
+    return rows[:limit]
+
+
+def by_stream(session: Session, f: ClickFilter, limit: int) -> list[Row]:
+    """Streams come from message records; clicks of unrecorded messages count under ""."""
+    sub = selected(session, f, Click.message_id)
+    stream = func.coalesce(Message.stream, "")
+    joined = sub.outerjoin(
+        Message, (Message.tenant_id == f.tenant_id) & (Message.message_id == sub.c.message_id)
+    )
+    query = select(stream, func.count(), func.sum(sub.c.first)).select_from(joined).group_by(stream)
+    rows = [Row(k, int(t), int(u)) for k, t, u in session.execute(query)]
     rows.sort(key=lambda r: (-r.total, -r.unique, r.key))
     return rows[:limit]

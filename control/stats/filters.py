@@ -1,15 +1,15 @@
-"""Which clicks a statistics request covers: tenant, time range, tag, click domain, bots."""
+"""Which clicks a statistics request covers: tenant, time range, tag, domain, stream, bots."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, cast, exists, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from control.db.models import Click
+from control.db.models import Click, Message
 
 Bots = Literal["exclude", "include", "only"]
 
@@ -24,20 +24,21 @@ class ClickFilter:
     tag: str | None = None
     domain: str | None = None
     bots: Bots = "exclude"
+    stream: str | None = None  # the message stream of the click's message record
 
     def with_bots(self, bots: Bots) -> ClickFilter:
-        return ClickFilter(self.tenant_id, self.from_ms, self.to_ms, self.tag, self.domain, bots)
+        return replace(self, bots=bots)
 
 
 def dialect_of(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
-def has_tag(dialect: str, tag: str) -> ColumnElement[bool]:
+def has_tag(dialect: str, tag: str, column: Any = Click.tags) -> ColumnElement[bool]:
     """Tags are a JSON list; containment is spelled differently per database."""
     if dialect == "postgresql":
-        return cast(Click.tags, JSONB).contains([tag])
-    items = func.json_each(Click.tags).table_valued("value")
+        return cast(column, JSONB).contains([tag])
+    items = func.json_each(column).table_valued("value")
     return exists(select(1).select_from(items).where(items.c.value == tag))
 
 
@@ -52,6 +53,11 @@ def conditions(f: ClickFilter, dialect: str) -> list[ColumnElement[Any]]:
         terms.append(has_tag(dialect, f.tag))
     if f.domain is not None:
         terms.append(Click.host == f.domain)
+    if f.stream is not None:
+        in_stream = select(Message.message_id).where(
+            Message.tenant_id == f.tenant_id, Message.stream == f.stream
+        )
+        terms.append(Click.message_id.in_(in_stream))
     if f.bots == "exclude":
         terms.append(Click.is_bot.is_(False))
     elif f.bots == "only":

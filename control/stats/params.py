@@ -7,6 +7,7 @@ import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
 DEFAULT_DAYS = 30
 DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -60,8 +61,11 @@ def to_ms(stamp: dt.datetime) -> int:
 
 
 def parse_range(start: str | None, stop: str | None, tz: ZoneInfo, now_ms: int) -> tuple[int, int]:
-    """[from, to) in ms; defaults to the last 30 days up to now."""
-    to_value = parse_instant("to", stop, tz, end=True) if stop else now_ms + 1
+    """[from, to) in ms; defaults to the 30 days up to the end of the current hour (whole
+    hours, so the rollups answer it)."""
+    to_value = (
+        parse_instant("to", stop, tz, end=True) if stop else now_ms // HOUR_MS * HOUR_MS + HOUR_MS
+    )
     if start:
         from_value = parse_instant("from", start, tz, end=False)
     else:

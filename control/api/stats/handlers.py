@@ -35,16 +35,16 @@ from control.api.stats.schemas import (
     TimelineOut,
 )
 from control.db.models import Click
-from control.stats import aggregate, message, raw, series
+from control.stats import aggregate, answer, message, raw, series
 from control.stats.filters import ClickFilter
 from control.stats.params import ParamError
 
 
 @get("/v1/stats/overview", sync_to_thread=True, tags=["stats"], dependencies=STATS)
 def stats_overview(selection: Selection, ctx: Ctx) -> OverviewOut:
-    """Total and unique clicks, clicking messages and bot clicks for a date range."""
+    """Clicks (total, unique), clicking messages, messages sent, click rate and bot clicks."""
     with ctx.sessions() as session:
-        o = aggregate.overview(session, selection.filter)
+        o = answer.overview(session, selection.filter)
     f = selection.filter
     return OverviewOut(
         from_ms=f.from_ms,
@@ -54,6 +54,8 @@ def stats_overview(selection: Selection, ctx: Ctx) -> OverviewOut:
         unique_messages=o.messages,
         bot_clicks=o.bot_clicks,
         bots_excluded=o.bots_excluded,
+        messages_sent=o.sent,
+        click_rate=round(o.messages / o.sent, 6) if o.sent else 0.0,
     )
 
 
@@ -102,7 +104,7 @@ def stats_breakdown(
             f"dimension: {dimension!r} is not one of {', '.join(aggregate.DIMENSIONS)}",
         )
     with ctx.sessions() as session:
-        rows = aggregate.breakdown(
+        rows = answer.breakdown(
             session, selection.filter, dimension, limit, detail=detail == "city"
         )
     return BreakdownOut(

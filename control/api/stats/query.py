@@ -46,6 +46,9 @@ ToParam = Annotated[
 ]
 TagParam = Annotated[str | None, QueryParameter(description="Only clicks carrying this tag.")]
 DomainParam = Annotated[str | None, QueryParameter(description="Only clicks on this click domain.")]
+StreamParam = Annotated[
+    str | None, QueryParameter(description="Only clicks of messages sent in this message stream.")
+]
 TzParam = Annotated[
     str | None, QueryParameter(description="IANA time zone for dates and buckets. Default: UTC.")
 ]
@@ -74,16 +77,17 @@ def build_query(
     domain: str | None,
     bots: Bots,
     tz_name: str | None,
+    stream: str | None = None,
 ) -> Query:
     try:
         tz = parse_tz(tz_name)
         from_ms, to_ms = parse_range(start, stop, tz, now_ms())
     except ParamError as exc:
         raise bad(exc) from None
-    for name, value in (("tag", tag), ("domain", domain)):
+    for name, value in (("tag", tag), ("domain", domain), ("stream", stream)):
         if value is not None:
             check_text(name, value, 253)
-    return Query(ClickFilter(tenant_id, from_ms, to_ms, tag, domain, bots), tz)
+    return Query(ClickFilter(tenant_id, from_ms, to_ms, tag, domain, bots, stream), tz)
 
 
 def stats_query(
@@ -94,9 +98,10 @@ def stats_query(
     domain: DomainParam = None,
     bots: FromQuery[Bots] = "exclude",
     tz: TzParam = None,
+    stream: StreamParam = None,
 ) -> Query:
     """Statistics leave bot clicks out unless asked (bots=include or bots=only)."""
-    return build_query(tenant_id, from_, to, tag, domain, bots, tz)
+    return build_query(tenant_id, from_, to, tag, domain, bots, tz, stream)
 
 
 def clicks_query(
@@ -107,9 +112,10 @@ def clicks_query(
     domain: DomainParam = None,
     bots: FromQuery[Bots] = "include",
     tz: TzParam = None,
+    stream: StreamParam = None,
 ) -> Query:
     """Raw clicks include bot clicks unless asked (bots=exclude or bots=only)."""
-    return build_query(tenant_id, from_, to, tag, domain, bots, tz)
+    return build_query(tenant_id, from_, to, tag, domain, bots, tz, stream)
 
 
 STATS = {"selection": Provide(stats_query, sync_to_thread=False)}

@@ -11,10 +11,12 @@ class OverviewOut(msgspec.Struct, kw_only=True):
     from_ms: int
     to_ms: int
     total_clicks: int
-    unique_clicks: int  # first click on each link of each message
-    unique_messages: int  # messages with at least one selected click
+    unique_clicks: int  # first human click on each link of each message
+    unique_messages: int  # messages whose first human click is in the selection
     bot_clicks: int  # bot clicks matching the other filters
     bots_excluded: int  # bot clicks left out of the totals (bots=exclude)
+    messages_sent: int  # tracked messages first rewritten in the range (tag, stream, domain)
+    click_rate: float  # unique_messages / messages_sent; 0 when none were sent
 
 
 class RowOut(msgspec.Struct, kw_only=True, omit_defaults=True):
