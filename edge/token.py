@@ -131,7 +131,16 @@ class TokenMinter:
     header then its items, so the bytes are exactly those of encoding :class:`Body`.
     """
 
-    __slots__ = ("_by_url", "_hasher", "_key_id", "_message_id", "_recipient", "_sent_at", "_tails")
+    __slots__ = (
+        "_by_netloc",
+        "_by_url",
+        "_hasher",
+        "_key_id",
+        "_message_id",
+        "_recipient",
+        "_sent_at",
+        "_tails",
+    )
 
     def __init__(
         self,
@@ -149,7 +158,9 @@ class TokenMinter:
         self._message_id = message_id
         self._sent_at = sent_at
         self._recipient = recipient
-        # url -> (path prefix "netloc/" or "", hasher that absorbed netloc + "\n", body head)
+        # netloc -> the keyed hasher that absorbed netloc + "\n", cloned for each token
+        self._by_netloc: dict[str, blake3] = {}
+        # url -> (path prefix "netloc/" or "", its netloc's hasher, body head)
         self._by_url: dict[str, tuple[str, blake3, bytes]] = {}
         # (location, tags) -> body tail: location | tags | sent_at | recipient
         self._tails: dict[tuple[int, tuple[str, ...]], bytes] = {}
@@ -183,8 +194,13 @@ class TokenMinter:
         else:
             check_destination(url)
             netloc, flags, rest = _split(url)
-        hasher = self._hasher.copy()
-        hasher.update(netloc.encode() + b"\n")
+        hasher = self._by_netloc.get(netloc)
+        if hasher is None:  # a message's links go to a handful of hosts
+            hasher = self._hasher.copy()
+            hasher.update(netloc.encode() + b"\n")
+            if len(self._by_netloc) >= _CACHE_SIZE:
+                self._by_netloc.clear()
+            self._by_netloc[netloc] = hasher
         head = _ARRAY_OF_8 + _encode_body((flags, rest, self._message_id))[1:]
         if len(self._by_url) >= _CACHE_SIZE:  # bounded for a minter kept around
             self._by_url.clear()

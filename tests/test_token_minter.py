@@ -122,3 +122,4 @@ def test_caches_stay_bounded_and_correct() -> None:
         assert minter.mint(url, n, 0, tags) == reference_mint(3, url, "", n, 0, tags)
     assert len(minter._by_url) <= token._CACHE_SIZE
     assert len(minter._tails) <= token._CACHE_SIZE
+    assert len(minter._by_netloc) <= 7
