@@ -122,23 +122,11 @@ def mint(
 class TokenMinter:
     """Mints one message's tokens under one key: :func:`mint` with the shared work done once.
 
-    A message's links share the key, message id, send time and recipient, and mostly a
-    handful of hosts and tags; two links to one URL differ only in their index. So the
-    keyed hasher is cloned per netloc (keying and the netloc absorbed once per URL), and
-    the msgpack body is spliced from pieces that msgspec encoded: a msgpack array is its
-    header then its items, so the bytes are exactly those of encoding :class:`Body`.
+    A message's links share key, message id, send time and recipient, and mostly a few
+    hosts and tags. So the keyed hasher absorbs each netloc once and is cloned per token,
+    and the body is spliced from pieces msgspec encoded (a msgpack array is its header,
+    then its items), byte for byte what encoding :class:`Body` whole gives.
     """
-
-    __slots__ = (
-        "_by_netloc",
-        "_by_url",
-        "_hasher",
-        "_key_id",
-        "_message_id",
-        "_recipient",
-        "_sent_at",
-        "_tails",
-    )
 
     def __init__(
         self,
@@ -163,18 +151,12 @@ class TokenMinter:
         # (location, tags) -> body tail: location | tags | sent_at | recipient
         self._tails: dict[tuple[int, tuple[str, ...]], bytes] = {}
 
-    def mint(
-        self,
-        url: str,
-        link_index: int = 0,
-        location: int = LOCATION_HTML,
-        tags: tuple[str, ...] = (),
-    ) -> str:
-        """Return the tracked path (no leading slash) that redirects to ``url``."""
+    def mint(self, url: str, index: int, location: int, tags: tuple[str, ...]) -> str:
+        """Return the tracked path (no leading slash) to ``url`` for link ``index``."""
         known = self._by_url.get(url) or self._learn(url)
         tail = self._tails.get((location, tags)) or self._tail(location, tags)
         prefix, hasher, head = known
-        body = head + _encode_body(link_index) + tail
+        body = head + _encode_body(index) + tail
         pad = -(len(self._key_id) + len(body) + 1 + TAG_LEN) % 3
         signed = _HEADERS[pad] + self._key_id + body + _ZEROS[pad]
         hasher = hasher.copy()
@@ -196,12 +178,11 @@ class TokenMinter:
         if hasher is None:  # a message's links go to a handful of hosts
             hasher = self._hasher.copy()
             hasher.update(netloc.encode() + b"\n")
-            if len(self._by_netloc) >= _CACHE_SIZE:
-                self._by_netloc.clear()
             self._by_netloc[netloc] = hasher
         head = _ARRAY_OF_8 + _encode_body((flags, rest, self._message_id))[1:]
         if len(self._by_url) >= _CACHE_SIZE:  # bounded for a minter kept around
-            self._by_url.clear()
+            self._by_url.clear()  # (it has at least as many entries as _by_netloc)
+            self._by_netloc.clear()
         known = self._by_url[url] = (f"{netloc}/" if netloc else "", hasher, head)
         return known
 
@@ -283,11 +264,8 @@ def _split(url: str) -> tuple[str, int, str]:
 
 
 def _is_safe_rest(rest: str) -> bool:
-    """True when every character is in \\x21-\\x7e, as _SAFE_URL wants.
-
-    String methods run in C at memory speed; a regex character class is checked one
-    character at a time by the engine, several times slower on a long query string.
-    """
+    # Every character in \x21-\x7e, as _SAFE_URL wants, by str methods at C speed: the
+    # regex engine tests a character class one character at a time, several times slower.
     return rest.isascii() and rest.isprintable() and " " not in rest
 
 

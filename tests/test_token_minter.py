@@ -100,9 +100,13 @@ def test_one_minter_for_many_links_matches_the_definition(
 
 def test_a_golden_vector_from_a_minter_that_minted_before() -> None:
     minter = token.TokenMinter(7, KEY, message_id="msg-1", sent_at=1700000000, recipient="h:abc")
-    minter.mint("https://example.com/other", 0)  # warm both caches with a neighbour
-    minter.mint("https://example.com/path?a=1&b=2#frag", 2, token.LOCATION_TEXT)
-    assert minter.mint("https://example.com/path?a=1&b=2#frag", 3, tags=("campaign:fall",)) == (
+    minter.mint(
+        "https://example.com/other", 0, token.LOCATION_HTML, ()
+    )  # warm both caches with a neighbour
+    minter.mint("https://example.com/path?a=1&b=2#frag", 2, token.LOCATION_TEXT, ())
+    assert minter.mint(
+        "https://example.com/path?a=1&b=2#frag", 3, token.LOCATION_HTML, ("campaign:fall",)
+    ) == (
         "example.com/BgeYA7IvcGF0aD9hPTEmYj0yI2ZyYWelbXNnLTEDAJGtY2FtcGFpZ246ZmFsbM5lU_EApWg6YWJjAACz"
         "mKsIbyc5T7JT8OZdZCwn"
     )
@@ -113,11 +117,11 @@ def test_a_golden_vector_from_a_minter_that_minted_before() -> None:
 )
 def test_a_reused_minter_refuses_what_mint_refuses(url: str) -> None:
     minter = token.TokenMinter(1, KEY)
-    minter.mint("https://example.com/", 0)
+    minter.mint("https://example.com/", 0, token.LOCATION_HTML, ())
     with pytest.raises(token.TokenError):
-        minter.mint(url, 1)
+        minter.mint(url, 1, token.LOCATION_HTML, ())
     with pytest.raises(token.TokenError):
-        minter.mint("https://example.com/", 1, location=2)
+        minter.mint("https://example.com/", 1, 2, ())
 
 
 def test_bad_keys_are_refused_up_front() -> None:
