@@ -187,20 +187,14 @@ def make_minter(
     recipient: str,
 ) -> Minter:
     """A minter for one message; a link's own tags follow the message's in its token."""
+    minter = token.TokenMinter(
+        key_id, secret, message_id=message_id, sent_at=sent_at, recipient=recipient
+    )
+    prefix = f"{click_base}/"
 
     def mint(url: str, index: int, location: str, link_tags: tuple[str, ...]) -> str:
-        path = token.mint(
-            key_id,
-            secret,
-            url,
-            message_id=message_id,
-            link_index=index,
-            location=_LOCATIONS[location],
-            tags=tags + tuple(t for t in link_tags if t not in tags) if link_tags else tags,
-            sent_at=sent_at,
-            recipient=recipient,
-        )
-        return f"{click_base}/{path}"
+        merged = tags + tuple(t for t in link_tags if t not in tags) if link_tags else tags
+        return prefix + minter.mint(url, index, _LOCATIONS[location], merged)
 
     return mint
 

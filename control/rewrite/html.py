@@ -7,23 +7,26 @@ from html import unescape
 from typing import Final
 
 from control.rewrite.entities import decode_attribute, encode_attribute
-from control.rewrite.model import LOCATION_HTML
-from control.rewrite.scan import ATTR, WS, link_tags
+from control.rewrite.model import LOCATION_HTML, SKIP_OPT_OUT, SKIP_VISIBLE_URL
+from control.rewrite.scan import (
+    DOUBLE_QUOTED,
+    END,
+    HREF,
+    LINK,
+    SINGLE_QUOTED,
+    UNQUOTED,
+    WS,
+    link_tags,
+)
 from control.rewrite.session import LinkSession
-from control.rewrite.splice import Edit, apply_edits
-from control.rewrite.urls import C0_OR_SPACE
+from control.rewrite.splice import Edit
+from control.rewrite.urls import C0_OR_SPACE, looks_like_url
 
 # One attribute with its value. Groups: 1 name, 2 double-, 3 single-quoted, 4 unquoted.
 _ATTR = re.compile(
     rf"([^{WS}/>][^{WS}/>=]*)(?:[{WS}]*=[{WS}]*(?:\"([^\"]*)\"|'([^']*)'|([^{WS}>]*)))?"
 )
-# The first href of a tag, every other attribute skipped whole, so neither "data-href"
-# nor a title that mentions "href=" can match. Groups as in _ATTR.
-_FIRST_HREF = re.compile(
-    rf"(?:[{WS}/]++|(?![Hh][Rr][Ee][Ff](?![^{WS}/>=])){ATTR})*+"
-    rf"([Hh][Rr][Ee][Ff])(?![^{WS}/>=])"
-    rf"(?:[{WS}]*+=[{WS}]*+(?:\"([^\"]*+)\"|'([^']*+)'|([^{WS}>]*+)))?"
-)
+_QUOTES: Final = ('"', "'", "")  # of groups 2, 3, 4 of _ATTR
 _A_CONTENT_END = re.compile(rf"</?[Aa](?=[{WS}/>])")
 # The usual content of an <a>: tags and whitespace around at most one run of text (an
 # image, "Shop now", "<span>example.com</span>"), read with one regex call. The content
@@ -38,24 +41,85 @@ _OUR_TAGS: Final = "data-clickgate-tags"
 _POSTBOX_TAGS: Final = "postbox:tags"
 _OTHER_NO_TRACK: Final = frozenset({"data-pm-no-track", "data-smtpd-no-track", "ses:no-track"})
 
+Span = tuple[int, int]
+
 
 def rewrite_html(html: str, session: LinkSession, *, enabled: bool) -> str:
     """Return html with tracked hrefs and our markers removed; all else byte-identical."""
-    edits: list[Edit] = []
-    for start, name_end, tag_end in link_tags(html):
-        is_anchor = name_end - start == 2  # "<a": only it has visible text to protect
-        # Every marker name contains "track" or "tags"; most tags have neither and need
-        # only their href, which one regex finds without a Python loop over attributes.
+    pieces: list[str] = []  # unchanged runs and replacements, joined once at the end
+    last = 0
+    for tag in link_tags(html):
+        spans = tag.regs  # every group's span in one attribute read
+        tag_end = spans[END][1]
+        if tag_end < 0:
+            break  # the rest of the input holds no complete link tag
+        name_start, name_end = spans[LINK]
+        # Every marker name contains "track" or "tags"; most tags have neither, and the
+        # scan already found their href.
         lowered = html[name_end:tag_end].lower()
         if "track" in lowered or "tags" in lowered:
-            edits.extend(_marked_tag(html, name_end, tag_end, is_anchor, session, enabled))
+            edits = _marked_tag(
+                html, name_end, tag_end, name_end - name_start == 1, session, enabled
+            )
+            for start, end, replacement in edits:
+                pieces += (html[last:start], replacement)
+                last = end
             continue
-        href = _FIRST_HREF.match(html, name_end, tag_end - 1)
-        if href is not None:
-            edit = _link(html, href, tag_end, is_anchor, session, enabled, False, ())
-            if edit is not None:
-                edits.append(edit)
-    return apply_edits(html, edits)
+        quote, (start, end) = _href_value(spans)
+        if start < 0:
+            continue  # no href at all: "<a name=top>"
+        new = _rewritten(
+            html, start, end, quote, tag_end, name_end - name_start == 1, session, enabled
+        )
+        if new is not None:
+            pieces += (html[last:start], new)
+            last = end
+    if not pieces:
+        return html
+    pieces.append(html[last:])
+    return "".join(pieces)
+
+
+def _href_value(spans: tuple[Span, ...]) -> tuple[str, Span]:
+    """The quote and span of the scanned href's value; (-1, -1) when there is no href."""
+    if spans[DOUBLE_QUOTED][0] >= 0:
+        return '"', spans[DOUBLE_QUOTED]
+    if spans[SINGLE_QUOTED][0] >= 0:
+        return "'", spans[SINGLE_QUOTED]
+    if spans[UNQUOTED][0] >= 0:
+        return "", spans[UNQUOTED]
+    end = spans[HREF][1]  # "<a href>": an empty value, relative to the page
+    return "", (end, end) if end >= 0 else (-1, -1)
+
+
+def _rewritten(
+    html: str,
+    start: int,
+    end: int,
+    quote: str,
+    tag_end: int,
+    is_anchor: bool,
+    session: LinkSession,
+    enabled: bool,
+    opt_out: bool = False,
+    tags: tuple[str, ...] = (),
+) -> str | None:
+    """Report the href value html[start:end]; return it tracked and escaped, or None."""
+    found = html[start:end]
+    if "&" in found:
+        found = decode_attribute(found)
+    found = found.strip(C0_OR_SPACE)
+    reason, url = (SKIP_OPT_OUT, "") if opt_out else session.destination(found)
+    # Only an <a> has text to read, and it is read only for a link that would be tracked.
+    if (
+        reason is None
+        and is_anchor
+        and session.protect_visible_urls
+        and looks_like_url(_visible_text(html, tag_end))
+    ):
+        reason = SKIP_VISIBLE_URL
+    tracked = session.add(found, LOCATION_HTML, reason, url, enabled, tags)
+    return None if tracked is None else encode_attribute(tracked, quote)
 
 
 def _marked_tag(
@@ -83,9 +147,14 @@ def _marked_tag(
                 removals.append(attr.span())
     edits = _removals(html, removals, tag_end)
     if href is not None:
-        edit = _link(html, href, tag_end, is_anchor, session, enabled, opt_out, tuple(tags))
-        if edit is not None:
-            edits.append(edit)
+        group = next((g for g in (2, 3, 4) if href.start(g) >= 0), 0)
+        start, end = href.span(group) if group else (href.end(), href.end())
+        quote = _QUOTES[group - 2] if group else ""
+        new = _rewritten(
+            html, start, end, quote, tag_end, is_anchor, session, enabled, opt_out, tuple(tags)
+        )
+        if new is not None:
+            edits.append((start, end, new))
             edits.sort()  # the href may come before or after the markers
     return edits
 
@@ -97,35 +166,6 @@ def _value(attr: re.Match[str]) -> str:
 def _parse_tags(value: str) -> list[str]:
     """ "key:value;key2:value2" -> ["key:value", "key2:value2"] (blanks dropped)."""
     return [part.strip() for part in value.split(";") if part.strip()]
-
-
-def _link(
-    html: str,
-    href: re.Match[str],
-    tag_end: int,
-    is_anchor: bool,
-    session: LinkSession,
-    enabled: bool,
-    opt_out: bool,
-    tags: tuple[str, ...],
-) -> Edit | None:
-    """Report an href (groups 2-4 of _ATTR); return the edit writing its tracked URL."""
-    quote = '"'
-    value_start, value_end = href.span(2)
-    if value_start < 0:
-        quote = "'"
-        value_start, value_end = href.span(3)
-        if value_start < 0:
-            quote = ""
-            value_start, value_end = href.span(4)
-            if value_start < 0:  # "<a href>": an empty value, relative to the page
-                value_start = value_end = href.end()
-    found = decode_attribute(html[value_start:value_end]).strip(C0_OR_SPACE)
-    visible = _VisibleText(html, tag_end) if is_anchor else None
-    tracked = session.link(found, LOCATION_HTML, enabled, opt_out, tags, visible)
-    if tracked is None:
-        return None
-    return value_start, value_end, encode_attribute(tracked, quote)
 
 
 def _removals(html: str, spans: list[tuple[int, int]], tag_end: int) -> list[Edit]:
@@ -161,23 +201,14 @@ def _widened(html: str, start: int, end: int, tag_end: int) -> tuple[int, int]:
     return start, end
 
 
-class _VisibleText:
-    """Text a reader sees for an <a>, computed only if a link gets that far."""
-
-    __slots__ = ("_content_start", "_html")
-
-    def __init__(self, html: str, content_start: int) -> None:
-        self._html = html
-        self._content_start = content_start
-
-    def __call__(self) -> str:
-        html, start = self._html, self._content_start
-        simple = _ONE_TEXT_RUN.match(html, start)
-        if simple is not None:
-            content = simple.group(1)
-        else:  # several runs of text: cut out the tags between them
-            close = _A_CONTENT_END.search(html, start)
-            content = _ANY_TAG.sub("", html[start : len(html) if close is None else close.start()])
-        if "&" in content:
-            content = unescape(content)
-        return content.strip()
+def _visible_text(html: str, start: int) -> str:
+    """Text a reader sees for the <a> whose content starts at `start`."""
+    simple = _ONE_TEXT_RUN.match(html, start)
+    if simple is not None:
+        content = simple.group(1)
+    else:  # several runs of text: cut out the tags between them
+        close = _A_CONTENT_END.search(html, start)
+        content = _ANY_TAG.sub("", html[start : len(html) if close is None else close.start()])
+    if "&" in content:
+        content = unescape(content)
+    return content.strip()

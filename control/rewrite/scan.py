@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Final
 
 WS: Final = r"\t\n\f\r "  # HTML whitespace; \s would also take U+00A0 and friends
@@ -47,11 +48,21 @@ _RAW: Final = (
 # other class, which is why text is consumed with one right after each construct.)
 _OTHER_TAG: Final = rf"(?:[B-UW-Zb-uw-z]|[Aa](?![{WS}/>]|[Rr][Ee][Aa][{WS}/>])|[Vv](?!:))"
 
+# The first href of a link tag, every other attribute read whole first, so neither
+# "data-href" nor a title that mentions "href=" can match. The value groups follow ATTR's
+# value grammar exactly (an unclosed quote runs to the end), so a tag reads the same with
+# or without this part; it only names the value's span. Absent when the tag has no href.
+_HREF: Final = (
+    rf"(?:[{WS}/]++|(?![Hh][Rr][Ee][Ff](?![^{WS}/>=])){ATTR})*+"
+    rf"(?P<href>[Hh][Rr][Ee][Ff])(?![^{WS}/>=])"
+    rf"(?:[{WS}]*+=[{WS}]*+(?:\"(?P<dq>[^\"]*+)\"?|'(?P<sq>[^']*+)'?|(?P<uq>[^{WS}>]*+)))?"
+)
+
 # One regex consumes everything that cannot hold a link, inside the regex engine: text,
 # ordinary comments, raw-text elements, CDATA, end tags, doctype and bogus comments
 # (which include "<![endif]-->"), and every other start tag with its attributes, so
-# "<img alt='<a href=x>'>" stays inert. It stops only at a link tag (<a>, <area>, VML
-# <v:*>) or the end of input. "<!--[if mso]>" is consumed as an opener only: Outlook
+# "<img alt='<a href=x>'>" stays inert. It stops only after a link tag (<a>, <area>, VML
+# <v:*>) or at the end of input. "<!--[if mso]>" is consumed as an opener only: Outlook
 # renders what follows it, so the scan goes on inside the conditional block.
 _SCAN = re.compile(
     rf"""[^<]*+
@@ -65,24 +76,26 @@ _SCAN = re.compile(
         | {_OTHER_TAG}[^{WS}/>]*+{_SKIP_ATTRS}>?
         | (?![A-Za-z!/?])
     )[^<]*+)*+
-    (?:<(?P<link>[Aa]|[Aa][Rr][Ee][Aa]|[Vv]:[^{WS}/>]*+)(?=[{WS}/>]|\Z){ATTRS}(?P<end>>)?)?""",
+    (?:<(?P<link>[Aa]|[Aa][Rr][Ee][Aa]|[Vv]:[^{WS}/>]*+)(?=[{WS}/>]|\Z)(?:{_HREF})?{ATTRS}(?P<end>>)?)?""",
     re.VERBOSE,
 )
 
-LinkTag = tuple[int, int, int]  # (index of "<", end of the tag name, index after ">")
+# Group numbers, for Match.regs: one attribute read gives every span of a link tag.
+LINK: Final = _SCAN.groupindex["link"]
+HREF: Final = _SCAN.groupindex["href"]
+DOUBLE_QUOTED: Final = _SCAN.groupindex["dq"]
+SINGLE_QUOTED: Final = _SCAN.groupindex["sq"]
+UNQUOTED: Final = _SCAN.groupindex["uq"]
+END: Final = _SCAN.groupindex["end"]
 
 
-def link_tags(html: str) -> list[LinkTag]:
-    """Every <a>, <area> and <v:*> start tag a browser or Outlook would see, in order."""
-    found: list[LinkTag] = []
-    pos, size, scan = 0, len(html), _SCAN.match
-    while pos < size:
-        match = scan(html, pos)
-        # The pattern can match the empty string, so a match always comes back; without
-        # a complete link tag it has consumed all input (a cut-off tag is dropped).
-        if match is None or match.start("end") < 0:
-            break
-        start, name_end = match.span("link")
-        pos = match.end()
-        found.append((start - 1, name_end, pos))
-    return found
+def link_tags(html: str) -> Iterator[re.Match[str]]:
+    """Every <a>, <area> and <v:*> start tag a browser or Outlook would see, in order.
+
+    Each match runs from the end of the previous one to just after a link tag's ">".
+    The last match has no END group: it consumed the rest of the input (a cut-off tag
+    is dropped); stop there.
+    """
+    # finditer, not a loop over match(): the engine goes from tag to tag without
+    # returning to Python in between.
+    return _SCAN.finditer(html)

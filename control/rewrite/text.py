@@ -28,7 +28,8 @@ def rewrite_text(text: str, session: LinkSession, *, enabled: bool, prefix_www: 
     """Return text with every trackable URL replaced by its tracked URL."""
     edits: list[Edit] = []
     for start, end in find_urls(text, prefix_www=prefix_www):
-        tracked = session.link(text[start:end], LOCATION_TEXT, enabled)
+        found = text[start:end]
+        tracked = session.add(found, LOCATION_TEXT, *session.destination(found), enabled)
         if tracked is not None:
             edits.append((start, end, tracked))
     return apply_edits(text, edits)
