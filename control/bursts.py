@@ -51,6 +51,8 @@ def reclassify_new_clicks(session: Session, rows: Sequence[tuple[Any, ...]]) -> 
         ).where(
             Click.tenant_id.in_({k[0] for k in keys}),
             Click.message_id.in_({k[1] for k in keys}),
+            # Groups are per recipient: a campaign-wide message id must not load everyone's.
+            Click.recipient.in_({k[2] for k in keys}),
             Click.time_ms.between(min(times) - WINDOW_MS, max(times) + WINDOW_MS),
         )
     ).all()
