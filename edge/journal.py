@@ -19,8 +19,8 @@ the background thread. Unwritten space reads as zeros: a zero length ends a segm
 Processes and threads: a worker's request loop is the only writer of its slot
 (``bytes_written``, the active mapping, ``retired`` appends); the worker's background
 thread fsyncs and closes retired segments and learns ``bytes_trimmed`` from the
-segments the agent deleted; the
-edge agent (a separate process, see edge.agent) reads, ships and deletes segments.
+segments the agent deleted; the edge agent (a separate process, see edge.agent)
+reads, ships and deletes segments.
 """
 
 from __future__ import annotations
