@@ -36,7 +36,7 @@ def _new_key() -> str:
 
 
 # In production the control plane runs on its own machines, not beside an edge. Here it
-# shares the edge's two cores, so it runs at idle priority (nice 19, and its own
+# shares the edge's two cores, so once it is up it runs at idle priority (nice 19, and its
 # scheduler autogroup's nice 19, since `spawn` starts a new session and Linux weighs
 # autogroups against each other): it ingests in whatever CPU the load leaves free, and
 # each round ends by waiting until every click is committed (EdgeStack.drain).
