@@ -187,14 +187,18 @@ def make_minter(
     recipient: str,
 ) -> Minter:
     """A minter for one message; a link's own tags follow the message's in its token."""
-    minter = token.TokenMinter(
-        key_id, secret, message_id=message_id, sent_at=sent_at, recipient=recipient
-    )
-    prefix = f"{click_base}/"
+    minted = token.TokenMinter(
+        key_id,
+        secret,
+        message_id=message_id,
+        sent_at=sent_at,
+        recipient=recipient,
+        prefix=f"{click_base}/",
+    ).mint
 
     def mint(url: str, index: int, location: str, link_tags: tuple[str, ...]) -> str:
         merged = tags + tuple(t for t in link_tags if t not in tags) if link_tags else tags
-        return prefix + minter.mint(url, index, _LOCATIONS[location], merged)
+        return minted(url, index, _LOCATIONS[location], merged)
 
     return mint
 

@@ -125,8 +125,12 @@ class TokenMinter:
     A message's links share key, message id, send time and recipient, and mostly a few
     hosts and tags. So the keyed hasher absorbs each netloc once and is cloned per token,
     and the body is spliced from pieces msgspec encoded (a msgpack array is its header,
-    then its items), byte for byte what encoding :class:`Body` whole gives.
+    then its items), byte for byte what encoding :class:`Body` whole gives. ``prefix``
+    (say the click base and "/") is put before every path it returns.
     """
+
+    # msgpack of the link indexes a message has, encoded once per process.
+    _INDEXES: Final = tuple(_encode_body(index) for index in range(1024))
 
     def __init__(
         self,
@@ -136,6 +140,7 @@ class TokenMinter:
         message_id: str = "",
         sent_at: int = 0,
         recipient: str = "",
+        prefix: str = "",
     ) -> None:
         if len(key) != KEY_LEN or key_id < 0:
             raise TokenError("signing key must be 32 bytes with a non-negative id")
@@ -144,21 +149,32 @@ class TokenMinter:
         self._message_id = message_id
         self._sent_at = sent_at
         self._recipient = recipient
+        self._prefix = prefix
         # netloc -> the keyed hasher that absorbed netloc + "\n", cloned for each token
         self._by_netloc: dict[str, blake3] = {}
-        # url -> (path prefix "netloc/" or "", its netloc's hasher, body head)
+        # url -> (prefix + "netloc/" or prefix, its netloc's hasher, key id + body head)
         self._by_url: dict[str, tuple[str, blake3, bytes]] = {}
         # (location, tags) -> body tail: location | tags | sent_at | recipient
         self._tails: dict[tuple[int, tuple[str, ...]], bytes] = {}
+        # The last (location, tags) and its tail: a message's links mostly share them.
+        self._last: tuple[int, tuple[str, ...], bytes] = (
+            LOCATION_HTML,
+            (),
+            self._tail(LOCATION_HTML, ()),
+        )
 
     def mint(self, url: str, index: int, location: int, tags: tuple[str, ...]) -> str:
         """Return the tracked path (no leading slash) to ``url`` for link ``index``."""
-        known = self._by_url.get(url) or self._learn(url)
-        tail = self._tails.get((location, tags)) or self._tail(location, tags)
-        prefix, hasher, head = known
-        body = head + _encode_body(index) + tail
-        pad = -(len(self._key_id) + len(body) + 1 + TAG_LEN) % 3
-        signed = _HEADERS[pad] + self._key_id + body + _ZEROS[pad]
+        prefix, hasher, head = self._by_url.get(url) or self._learn(url)
+        last_location, last_tags, tail = self._last
+        if location != last_location or tags is not last_tags:
+            tail = self._tails.get((location, tags)) or self._tail(location, tags)
+            self._last = (location, tags, tail)
+        indexes = self._INDEXES
+        encoded = indexes[index] if 0 <= index < len(indexes) else _encode_body(index)
+        body = head + encoded + tail
+        pad = -(len(body) + 1 + TAG_LEN) % 3
+        signed = _HEADERS[pad] + body + _ZEROS[pad]
         hasher = hasher.copy()
         hasher.update(signed)
         raw = signed + hasher.digest(TAG_LEN)
@@ -168,7 +184,8 @@ class TokenMinter:
         """Check a new destination and encode what every token to it shares."""
         match = _COMPACT.match(url) if len(url) <= MAX_URL_LEN else None
         rest = "" if match is None else url[match.end() :]
-        if match is not None and _is_safe_rest(rest):  # the common case
+        # The common case; the test is _is_safe_rest's, inline.
+        if match is not None and rest.isascii() and rest.isprintable() and " " not in rest:
             netloc = match.group(2)
             flags = FLAG_NETLOC_IN_PATH | (FLAG_HTTPS if match.end(1) == 5 else 0)
         else:
@@ -179,11 +196,13 @@ class TokenMinter:
             hasher = self._hasher.copy()
             hasher.update(netloc.encode() + b"\n")
             self._by_netloc[netloc] = hasher
-        head = _ARRAY_OF_8 + _encode_body((flags, rest, self._message_id))[1:]
+        encoded = _encode_body((flags, rest, self._message_id))
+        head = self._key_id + _ARRAY_OF_8 + encoded[1:]
         if len(self._by_url) >= _CACHE_SIZE:  # bounded for a minter kept around
             self._by_url.clear()  # (it has at least as many entries as _by_netloc)
             self._by_netloc.clear()
-        known = self._by_url[url] = (f"{netloc}/" if netloc else "", hasher, head)
+        prefix = f"{self._prefix}{netloc}/" if netloc else self._prefix
+        known = self._by_url[url] = (prefix, hasher, head)
         return known
 
     def _tail(self, location: int, tags: tuple[str, ...]) -> bytes:

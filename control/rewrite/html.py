@@ -48,12 +48,21 @@ def rewrite_html(html: str, session: LinkSession, *, enabled: bool) -> str:
     """Return html with tracked hrefs and our markers removed; all else byte-identical."""
     pieces: list[str] = []  # unchanged runs and replacements, joined once at the end
     last = 0
+    # The loop body runs once per link tag: what it calls is looked up once, here, and
+    # the common tag (no marker, href in double quotes) is handled inline, the way
+    # _rewritten handles every other one.
+    append = pieces.append
+    known = session.destinations
+    destination = session.destination
+    add = session.add
+    protect_visible_urls = session.protect_visible_urls
+    one_text_run = _ONE_TEXT_RUN.match
     for tag in link_tags(html):
-        spans = tag.regs  # every group's span in one attribute read
-        tag_end = spans[END][1]
+        # Three span calls: Match.regs would build a pair for every group of the scan.
+        tag_end = tag.end(END)
         if tag_end < 0:
             break  # the rest of the input holds no complete link tag
-        name_start, name_end = spans[LINK]
+        name_start, name_end = tag.span(LINK)
         # Every marker name contains "track" or "tags"; most tags have neither, and the
         # scan already found their href.
         lowered = html[name_end:tag_end].lower()
@@ -65,14 +74,31 @@ def rewrite_html(html: str, session: LinkSession, *, enabled: bool) -> str:
                 pieces += (html[last:start], replacement)
                 last = end
             continue
-        quote, (start, end) = _href_value(spans)
-        if start < 0:
-            continue  # no href at all: "<a name=top>"
-        new = _rewritten(
-            html, start, end, quote, tag_end, name_end - name_start == 1, session, enabled
-        )
-        if new is not None:
-            pieces += (html[last:start], new)
+        start, end = tag.span(DOUBLE_QUOTED)
+        if start >= 0:
+            quote = '"'
+        else:
+            quote, (start, end) = _href_value(tag.regs)
+            if start < 0:
+                continue  # no href at all: "<a name=top>"
+        found = html[start:end]
+        if "&" in found:
+            found = decode_attribute(found)
+        found = found.strip(C0_OR_SPACE)
+        reason, url = known.get(found) or destination(found)
+        # Only an <a> has text to read, and it is read only for a link that would be
+        # tracked; _visible_text inline for its common case, one run of text.
+        if reason is None and protect_visible_urls and name_end - name_start == 1:
+            run = one_text_run(html, tag_end)
+            text = _several_runs(html, tag_end) if run is None else run.group(1)
+            if "&" in text:
+                text = unescape(text)
+            if looks_like_url(text.strip()):
+                reason = SKIP_VISIBLE_URL
+        tracked = add(found, LOCATION_HTML, reason, url, enabled)
+        if tracked is not None:
+            append(html[last:start])
+            append(encode_attribute(tracked, quote))
             last = end
     if not pieces:
         return html
@@ -204,11 +230,13 @@ def _widened(html: str, start: int, end: int, tag_end: int) -> tuple[int, int]:
 def _visible_text(html: str, start: int) -> str:
     """Text a reader sees for the <a> whose content starts at `start`."""
     simple = _ONE_TEXT_RUN.match(html, start)
-    if simple is not None:
-        content = simple.group(1)
-    else:  # several runs of text: cut out the tags between them
-        close = _A_CONTENT_END.search(html, start)
-        content = _ANY_TAG.sub("", html[start : len(html) if close is None else close.start()])
+    content = _several_runs(html, start) if simple is None else simple.group(1)
     if "&" in content:
         content = unescape(content)
     return content.strip()
+
+
+def _several_runs(html: str, start: int) -> str:
+    """The <a>'s content with the tags between its runs of text cut out (not decoded)."""
+    close = _A_CONTENT_END.search(html, start)
+    return _ANY_TAG.sub("", html[start : len(html) if close is None else close.start()])

@@ -80,7 +80,7 @@ _SCAN = re.compile(
     re.VERBOSE,
 )
 
-# Group numbers, for Match.regs: one attribute read gives every span of a link tag.
+# Group numbers of a link tag's spans, for Match.span and Match.regs.
 LINK: Final = _SCAN.groupindex["link"]
 HREF: Final = _SCAN.groupindex["href"]
 DOUBLE_QUOTED: Final = _SCAN.groupindex["dq"]

@@ -17,6 +17,7 @@ from control.rewrite.urls import (
     encode_params,
     is_click_host,
     normalize_hosts,
+    plain_http_url,
 )
 
 
@@ -25,12 +26,12 @@ class LinkSession:
 
     __slots__ = (
         "_click_hosts",
-        "_destinations",
         "_max_links",
         "_mint",
         "_params",
         "_prefix_www",
         "_tracked",
+        "destinations",
         "links",
         "protect_visible_urls",
     )
@@ -45,7 +46,8 @@ class LinkSession:
         self._tracked = 0
         # A template repeats its links (product image and button go to one page), and what
         # a link's text implies is a pure function of it: work it out once per message.
-        self._destinations: dict[str, tuple[str | None, str]] = {}
+        # Read directly by the HTML rewriter's loop, which calls destination() on a miss.
+        self.destinations: dict[str, tuple[str | None, str]] = {}
         self.links: list[LinkReport] = []
 
     def destination(self, found: str) -> tuple[str | None, str]:
@@ -54,9 +56,9 @@ class LinkSession:
         The first checks, in their fixed order: scheme, placeholder, malformed, already
         tracked. Cached: a template repeats its links.
         """
-        known = self._destinations.get(found)
+        known = self.destinations.get(found)
         if known is None:
-            known = self._destinations[found] = self._check(found)
+            known = self.destinations[found] = self._check(found)
         return known
 
     def add(
@@ -74,6 +76,8 @@ class LinkSession:
         (opt_out before, visible_url after); then come disabled, limit, and the minter's
         refusal (malformed), so a link has one stable reason.
         """
+        links = self.links
+        index = len(links)
         tracked: str | None = None
         if reason is None:
             if not enabled:
@@ -82,15 +86,20 @@ class LinkSession:
                 reason = SKIP_LIMIT
             else:
                 try:
-                    tracked = self._mint(url, len(self.links), location, tags)
+                    tracked = self._mint(url, index, location, tags)
                 except ValueError:  # the minter refused it (too long, unsafe, ...)
                     reason = SKIP_MALFORMED
                 else:
                     self._tracked += 1
-        self.links.append(LinkReport(len(self.links), location, found, tracked, reason))
+        links.append(LinkReport(index, location, found, tracked, reason))
         return tracked
 
     def _check(self, found: str) -> tuple[str | None, str]:
+        plain = plain_http_url(found)
+        if plain is not None:  # the common link: what check_link would say, in one call
+            if plain.group(1) in self._click_hosts:
+                return SKIP_ALREADY_TRACKED, ""
+            return None, append_params(found, self._params)
         checked = check_link(found, self._prefix_www)
         if isinstance(checked, str):
             return checked, ""

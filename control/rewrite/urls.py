@@ -46,6 +46,19 @@ _HTTP_URL = re.compile(
     rf"(?:\?{_run(_QUERY_CHARS)})?"
     rf"(?:\#{_run(_QUERY_CHARS)})?"
 )
+# The common link, checked in one regex call: lower-case "http(s)://", a lower-case host
+# name whose last label starts with a letter (so no IPv4 look-alike), no userinfo, no
+# port, no trailing dot, and no "[", "]" or "|" after it (so no placeholder either).
+# Whatever it accepts, check_link accepts too, as is, with this host (lower case, no
+# port); anything else goes the long way. tests/rewrite/test_rewrite_urls.py holds both
+# to that.
+_PLAIN_HTTP_URL = re.compile(
+    r"https?://((?:[a-z0-9_\-]++\.)*+[a-z][a-z0-9_\-]*+)"
+    rf"(?:/{_run(_PATH_CHARS)})?"
+    rf"(?:\?{_run(_PATH_CHARS + '?')})?"
+    rf"(?:\#{_run(_PATH_CHARS + '?')})?"
+)
+plain_http_url: Final = _PLAIN_HTTP_URL.fullmatch  # group 1: the host
 _AUTHORITY = re.compile(r"[^/?#]*+//[^/?#]*+")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _DIGIT_OR_DOT: Final = "0123456789."
@@ -197,7 +210,7 @@ def append_params(url: str, params: Params) -> str:
         return url
     before_fragment, hash_mark, fragment = url.partition("#")
     _, question, query = before_fragment.partition("?")
-    extra = "&".join(pair for name, pair in params if not _has_key(query, name))
+    extra = "&".join([pair for name, pair in params if not _has_key(query, name)])
     if not extra:
         return url
     if not question:

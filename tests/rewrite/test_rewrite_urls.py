@@ -1,0 +1,62 @@
+"""The plain-URL fast path never decides a link differently from check_link."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from control.rewrite.urls import Destination, check_link, plain_http_url
+
+# Characters around every rule check_link has: case, ports, userinfo, IPv4/IPv6 hosts,
+# trailing dots, percent-escapes, placeholders, brackets, pipes, spaces, non-ASCII.
+_PIECES = st.sampled_from(
+    [
+        "http://", "https://", "HTTP://", "a", "Z", "0", "9", "x", "0x", ".", "-", "_",
+        "/", "?", "#", "&", "=", ":", "@", "%", "%2F", "%zz", "[", "]", "|", "*", "{",
+        "}", "%%", "[[", "]]", "*|", "|*", "{{", "}}", " ", "\u00e9", "com", "1.2.3.4",
+        "256", "[::1]", ":8080", ":99999", "~", "!", "$", "'", "(", ")", "+", ",", ";",
+    ]
+)  # fmt: skip
+LINKS = st.builds("".join, st.lists(_PIECES, max_size=14)).map(
+    lambda s: s if s.startswith(("http", "HTTP")) else "https://" + s
+)
+
+
+def _agrees(link: str) -> None:
+    plain = plain_http_url(link)
+    if plain is None:
+        return
+    checked = check_link(link, False)
+    assert isinstance(checked, Destination), (link, checked)
+    assert checked.url == link
+    assert checked.host == plain.group(1)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(link=LINKS)
+def test_whatever_the_fast_path_accepts_check_link_accepts_alike(link: str) -> None:
+    _agrees(link)
+
+
+@pytest.mark.parametrize(
+    ("link", "plain"),
+    [
+        ("https://shop.example/o/1?a=1&b=2#top", True),
+        ("http://a-b_c.example.com/", True),
+        ("https://shop.example", True),
+        ("https://Shop.example/", False),  # upper case host: the long way
+        ("https://shop.example:443/", False),  # port
+        ("https://user@shop.example/", False),  # userinfo
+        ("https://shop.example./", False),  # trailing dot
+        ("https://1.2.3.4/", False),  # IPv4
+        ("https://shop.0x1f/", False),  # last label a number
+        ("https://shop.example/?ids=1|2", False),  # pipe (placeholder "*|x|*" needs one)
+        ("https://shop.example/?f[a]=1", False),  # brackets
+        ("https://shop.example/%zz", False),  # bad escape
+        ("https://shop.example/caf\u00e9", False),  # non-ASCII
+    ],
+)
+def test_the_fast_path_takes_only_plain_links(link: str, plain: bool) -> None:
+    assert (plain_http_url(link) is not None) is plain
+    _agrees(link)
