@@ -18,9 +18,19 @@ _PIECES = st.sampled_from(
         "256", "[::1]", ":8080", ":99999", "~", "!", "$", "'", "(", ")", "+", ",", ";",
     ]
 )  # fmt: skip
-LINKS = st.builds("".join, st.lists(_PIECES, max_size=14)).map(
+_NOISY = st.builds("".join, st.lists(_PIECES, max_size=14)).map(
     lambda s: s if s.startswith(("http", "HTTP")) else "https://" + s
 )
+# Mostly plain links, now and then with one piece of the above spliced in.
+_LABEL = st.text("abcxyz019_-", min_size=1, max_size=5)
+_PLAIN = st.builds(
+    "{}://{}{}{}".format,
+    st.sampled_from(["http", "https"]),
+    st.lists(_LABEL, min_size=1, max_size=4).map(".".join),
+    st.sampled_from(["", "/", "/p/a-t_h.html", "/x?a=1&b=%2F", "?q=1#f", "#frag"]),
+    st.one_of(st.just(""), _PIECES),
+)
+LINKS = st.one_of(_NOISY, _PLAIN)
 
 
 def _agrees(link: str) -> None:
