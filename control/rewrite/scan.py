@@ -23,7 +23,14 @@ def _anycase(word: str) -> str:
 # one loop turn per value. It parts from the tokenizer only on "=" followed by a quote
 # inside an unquoted value, a parse error no real template relies on; link tags
 # themselves are read with the exact grammar.
-_SKIP_ATTRS: Final = rf"[^>=]*+(?:=[{WS}]*+(?:\"[^\"]*+\"?|'[^']*+'?)?[^>=]*+)*+"
+#
+# The first loop is only a faster way through the usual run of name="value" pairs (one
+# simple loop turn per pair); it consumes exactly what the second would, and where a
+# pair has another form the second takes over from the end of the last such pair.
+_SKIP_ATTRS: Final = (
+    r'(?:[^>=]*+="[^"]*+"?)*+'
+    rf"[^>=]*+(?:=[{WS}]*+(?:\"[^\"]*+\"?|'[^']*+'?)?[^>=]*+)*+"
+)
 
 
 def _raw_rest(name: str) -> str:
