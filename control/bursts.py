@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
+from control.db.bulk import any_of, fetch_all
 from control.db.models import Click
 from control.enrich import (
     BURST,
@@ -29,6 +30,21 @@ _decode_reasons = msgspec.json.Decoder(list[str]).decode
 GroupKey = tuple[int, str, str]  # tenant, message id, recipient
 
 
+class Stored(NamedTuple):
+    """A stored click of a group, as the burst check reads it."""
+
+    click_id: str
+    tenant_id: int
+    message_id: str
+    recipient: str
+    time_ms: int
+    location: str
+    link_index: int
+    url: str
+    bot_reasons: Any  # JSON text (SQLite) or a list (PostgreSQL)
+    is_bot: bool
+
+
 def reclassify_new_clicks(session: Session, rows: Sequence[tuple[Any, ...]]) -> set[str]:
     """rows: the inserted rows in store.CLICK_COLUMNS order. Returns the click ids that
     turned from human into bot (the rollups move them)."""
@@ -36,27 +52,19 @@ def reclassify_new_clicks(session: Session, rows: Sequence[tuple[Any, ...]]) -> 
     if not keys:
         return set()
     times = [r[3] for r in rows]
-    stored = session.execute(
-        select(
-            Click.click_id,
-            Click.tenant_id,
-            Click.message_id,
-            Click.recipient,
-            Click.time_ms,
-            Click.location,
-            Click.link_index,
-            Click.url,
-            Click.bot_reasons,
-            Click.is_bot,
-        ).where(
-            Click.tenant_id.in_({k[0] for k in keys}),
-            Click.message_id.in_({k[1] for k in keys}),
-            # Groups are per recipient: a campaign-wide message id must not load everyone's.
-            Click.recipient.in_({k[2] for k in keys}),
-            Click.time_ms.between(min(times) - WINDOW_MS, max(times) + WINDOW_MS),
-        )
-    ).all()
-    groups: dict[GroupKey, list[Any]] = defaultdict(list)
+    # Groups are per recipient: a campaign-wide message id must not load everyone's.
+    # Plain driver rows: SQLAlchemy decoding every stored click's JSON reasons cost more
+    # than the query.
+    terms, params = [], []
+    for i, column in enumerate(("tenant_id", "message_id", "recipient")):
+        term, values = any_of(session, column, {k[i] for k in keys})
+        terms.append(term)
+        params += values
+    sql = f"SELECT {', '.join(Stored._fields)} FROM clicks WHERE {' AND '.join(terms)} "
+    sql += "AND time_ms BETWEEN ? AND ?"
+    params += [min(times) - WINDOW_MS, max(times) + WINDOW_MS]
+    stored = [Stored._make(row) for row in fetch_all(session, sql, params)]
+    groups: dict[GroupKey, list[Stored]] = defaultdict(list)
     for row in stored:
         key = (row.tenant_id, row.message_id, row.recipient)
         if key in keys:
@@ -89,12 +97,12 @@ def reclassify_new_clicks(session: Session, rows: Sequence[tuple[Any, ...]]) -> 
     return flipped
 
 
-def _reasons(click: Any) -> list[str]:
+def _reasons(click: Stored) -> list[str]:
     value = click.bot_reasons
     return _decode_reasons(value) if isinstance(value, str | bytes) else list(value or [])
 
 
-def _change(click: Any) -> dict[str, Any]:
+def _change(click: Stored) -> dict[str, Any]:
     verdict = verdict_of([*_reasons(click), BURST])
     return {
         "cid": click.click_id,

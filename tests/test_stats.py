@@ -34,8 +34,12 @@ SELECTIONS = [
     Sel(A, WHOLE.from_ms, WHOLE.to_ms, stream="outbound"),
     Sel(A, T0 + 24 * HOUR, T0 + 60 * HOUR, stream="broadcast", bots="include"),
     Sel(A, T0 + 3 * HOUR, T0 + 71 * HOUR, tag="news", domain="click.acme.test"),
+    # Whole UTC days: filtered breakdowns come from the labelled day rows.
+    Sel(A, T0, T0 + 4 * 24 * HOUR, tag="news"),
+    Sel(A, T0 + 24 * HOUR, T0 + 72 * HOUR, stream="outbound", domain="click.acme.test"),
     Sel(B, WHOLE.from_ms, WHOLE.to_ms),
 ]
+DAYS_NEWS = SELECTIONS[-3]
 
 
 @pytest.fixture
@@ -61,6 +65,15 @@ def flt(q: Sel) -> ClickFilter:
 def test_rollups_cover_whole_hours_only() -> None:
     assert rolled.covers(flt(WHOLE))
     assert not rolled.covers(flt(SELECTIONS[1]))
+
+
+def test_filtered_breakdowns_need_whole_days() -> None:
+    """Labelled rows of dimensions other than 'all' are kept per UTC day only."""
+    hours_news = flt(SELECTIONS[4])
+    assert rolled.covers(hours_news) and rolled.covers(hours_news, "tag")
+    assert not rolled.covers(hours_news, "browser")
+    assert rolled.covers(flt(DAYS_NEWS), "browser")
+    assert rolled.covers(flt(WHOLE), "browser")  # unfiltered: the label-free hour rows
 
 
 @pytest.mark.parametrize("source", SOURCES)

@@ -1,4 +1,10 @@
-"""Signed changes to rollup rows, summed in memory, then upserted in one executemany."""
+"""Signed changes to rollup rows: clicks summed in memory, then grouped and upserted in SQL.
+
+A batch's clicks go into a temporary table, and one INSERT ... SELECT ... GROUP BY ...
+ON CONFLICT DO UPDATE spreads them over every dimension's hour and day rows (the same
+SQL as control.rollups.rebuild). Rows added one by one (messages sent) are upserted as
+they are.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from control.rollups.facts import DAY_MS, HOUR_MS, UNLABELLED, Fact, rollup_key
+from control.db.bulk import execute, execute_many, insert_rows
+from control.rollups.facts import DAY_MS, HOUR_MS, SEP, UNLABELLED, Fact, rollup_key
+from control.rollups.grouped import COLUMNS, grouped, separator, variants
 
 RowKey = tuple[int, str, str, int, str, bool]  # the primary key of click_rollups
 # Positional and straight to the driver: SQLAlchemy's per-row parameter processing cost
@@ -19,10 +27,41 @@ _UPSERT = (
     '"unique" = click_rollups."unique" + excluded."unique", '
     "messages = click_rollups.messages + excluded.messages"
 )
-_SQL = {
-    "postgresql": _UPSERT.format(marks=", ".join(["%s"] * 13)),
-    "sqlite": _UPSERT.format(marks=", ".join(["?"] * 13)),
-}
+_DELTA_COLUMNS = (
+    *("tenant_id", "hour", "is_bot", "stream", "domain", "tags", '"all"', "browser"),
+    *("platform", "os", "email_client", "country", "city", "link", "location"),
+    *("total", "uniq", "msg"),
+)
+_DELTA_TABLE = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS rollup_deltas (tenant_id BIGINT, hour BIGINT, "
+    'is_bot BOOLEAN, stream TEXT, domain TEXT, tags TEXT, "all" TEXT, browser TEXT, '
+    "platform TEXT, os TEXT, email_client TEXT, country TEXT, city TEXT, link TEXT, "
+    "location TEXT, total BIGINT, uniq BIGINT, msg BIGINT)"
+)
+
+
+def _grouped_upsert(pg: bool) -> str:
+    """Every dimension's hour and day rows from rollup_deltas, added to the stored rows.
+
+    Rows come in primary key order, so concurrent ingests lock rows in one order; groups
+    whose counts cancel out are left alone. (SQLite needs a WHERE before ON CONFLICT.)
+    """
+    sep = separator(pg)
+    selects = [
+        grouped("rollup_deltas", dimension, span, sep, "sum(total)", labelled)
+        + " HAVING sum(total) <> 0 OR sum(uniq) <> 0 OR sum(msg) <> 0"
+        for dimension, labelled, span in variants()
+    ]
+    return (
+        f"INSERT INTO click_rollups ({COLUMNS}) SELECT * FROM ("
+        + " UNION ALL ".join(selects)
+        + ") AS grouped WHERE true ORDER BY 1, 2, 3, 4, 5, 6"
+        + _UPSERT[_UPSERT.index(" ON CONFLICT") :]
+    )
+
+
+_GROUPED_UPSERT = {pg: _grouped_upsert(pg) for pg in (False, True)}
+_UPSERT_ROW = _UPSERT.format(marks=", ".join("?" * 13))
 
 
 class Deltas:
@@ -31,8 +70,7 @@ class Deltas:
     def __init__(self) -> None:
         self.rows: dict[RowKey, list[Any]] = {}
         # Clicks alike in everything a rollup row sees (same hour, same values) summed
-        # first and spread over their ~36 rows once: a batch holds few distinct kinds, and
-        # spreading every click on its own was most of the cost of ingest.
+        # first: one temporary row for them all.
         self._alike: dict[tuple[Any, ...], list[Any]] = {}
 
     def click(self, fact: Fact, sign: int, unique: bool = False, first_msg: bool = False) -> None:
@@ -54,15 +92,6 @@ class Deltas:
             found[1] += total
             found[2] += unique
             found[3] += messages
-
-    def _spread(self) -> None:
-        for fact, total, unique, messages in self._alike.values():
-            for dimension, value in fact.values():
-                self.add(
-                    fact.tenant_id, dimension, fact.time_ms, fact.is_bot,
-                    (fact.stream, fact.host, fact.tags, value), (total, unique, messages),
-                )  # fmt: skip
-        self._alike.clear()
 
     def add(
         self,
@@ -86,16 +115,29 @@ class Deltas:
                     row[5] += counts[1]
                     row[6] += counts[2]
 
-    def flush(self, session: Session) -> int:
-        """Upsert every changed row; sorted so concurrent ingests lock rows in one order."""
-        self._spread()
+    def flush(self, session: Session) -> None:
+        """Write every change: the clicks' through SQL, rows added one by one directly."""
+        if self._alike:
+            self._flush_clicks(session)
         params = [(*k, *v) for k, v in sorted(self.rows.items()) if v[4] or v[5] or v[6]]
         self.rows.clear()
-        if params:
-            connection = session.connection()
-            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            try:
-                cursor.executemany(_SQL[connection.dialect.name], params)
-            finally:
-                cursor.close()
-        return len(params)
+        execute_many(session, _UPSERT_ROW, params)
+
+    def _flush_clicks(self, session: Session) -> None:
+        """The gathered clicks into a temporary table, then one grouped upsert from it."""
+        pg = session.get_bind().dialect.name == "postgresql"
+        facts = [_delta_row(*gathered) for gathered in self._alike.values()]
+        self._alike.clear()
+        execute(session, _DELTA_TABLE + (" ON COMMIT DELETE ROWS" if pg else ""))
+        insert_rows(session, "rollup_deltas", _DELTA_COLUMNS, facts)
+        execute(session, _GROUPED_UPSERT[pg])
+        execute(session, "DELETE FROM rollup_deltas")  # the transaction may go on; keep it clean
+
+
+def _delta_row(f: Fact, total: int, unique: int, messages: int) -> tuple[Any, ...]:
+    """A rollup_deltas row, in _DELTA_COLUMNS order."""
+    return (
+        f.tenant_id, f.time_ms - f.time_ms % HOUR_MS, f.is_bot, f.stream, f.host, f.tags, "",
+        f.browser, f.platform, f.os, f.email_client, f.country,
+        SEP.join((f.country, f.region, f.city)), f.url, f.location, total, unique, messages,
+    )  # fmt: skip

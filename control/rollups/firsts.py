@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
+from control.db.bulk import insert_rows
 from control.db.models import Click
 from control.db.stats_models import FirstClick
 from control.rollups.facts import Fact
@@ -21,6 +22,7 @@ from control.rollups.facts import Fact
 FirstKey = tuple[int, str, str]  # tenant, message id, link ('' for the message itself)
 LOCK_CLASS = 0x636C6B  # advisory lock namespace of these locks
 _CHUNK = 500
+_COLUMNS = ("tenant_id", "message_id", "link", "click_id", "time_ms")
 
 
 def keys_of(fact: Fact) -> list[FirstKey]:
@@ -78,17 +80,16 @@ def claim(session: Session, facts: list[Fact]) -> tuple[dict[FirstKey, str], dic
         return {}, {}
     lock_tenants(session, (k[0] for k in best))
     current = stored(session, set(best))
-    new: list[dict[str, Any]] = []
+    new: list[tuple[int, str, str, str, int]] = []
     lost: dict[FirstKey, str] = {}
     for key, fact in best.items():
         held_by = current.get(key)
         if held_by is None:
-            new.append(_row(key, fact.click_id, fact.time_ms))
+            new.append((*key, fact.click_id, fact.time_ms))
         elif (fact.time_ms, fact.click_id) < held_by:
             lost[key] = held_by[1]
             move(session, key, fact.click_id, fact.time_ms)
-    if new:
-        session.execute(insert(FirstClick), new)
+    insert_rows(session, "first_clicks", _COLUMNS, new)
     won = {k: f.click_id for k, f in best.items() if k not in current or k in lost}
     return won, lost
 
@@ -143,13 +144,3 @@ def _match(key: FirstKey) -> list[Any]:
         FirstClick.message_id == key[1],
         FirstClick.link == key[2],
     ]
-
-
-def _row(key: FirstKey, click_id: str, time_ms: int) -> dict[str, Any]:
-    return {
-        "tenant_id": key[0],
-        "message_id": key[1],
-        "link": key[2],
-        "click_id": click_id,
-        "time_ms": time_ms,
-    }

@@ -10,13 +10,14 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from control.rollups.facts import DAY_MS, DIMENSIONS, HOUR_MS, UNLABELLED
+from control.rollups.facts import DAY_MS, HOUR_MS, UNLABELLED
+from control.rollups.grouped import COLUMNS, grouped, separator, variants
 
 
 def rebuild(session: Session) -> None:
     """Replace every first click and rollup row (one transaction: the caller's)."""
     pg = session.get_bind().dialect.name == "postgresql"
-    sep = "chr(31)" if pg else "char(31)"
+    sep = separator(pg)
     tags = "c.tags::text" if pg else "c.tags"
     link = f"md5(location || {sep} || CAST(link_index AS TEXT) || {sep} || url)"
     run = session.execute
@@ -49,46 +50,11 @@ def rebuild(session: Session) -> None:
             "LEFT JOIN first_clicks fm ON fm.click_id = c.click_id AND fm.link = ''"
         )
     )
-    for dimension in ("all", *DIMENSIONS):
-        roll_dimension(session, dimension, sep)
-        roll_dimension(session, dimension, sep, labelled=False)
+    for dimension, labelled, span in variants():
+        select = grouped("rollup_facts", dimension, span, sep, "count(*)", labelled)
+        run(text(f"INSERT INTO click_rollups ({COLUMNS}) {select}"))
     roll_sent(session, sep, pg)
     run(text("DROP TABLE rollup_facts"))
-
-
-_COLUMNS = (
-    "tenant_id, dimension, span, bucket, key, is_bot, stream, domain, tags, value, total, "
-    '"unique", messages'
-)
-
-
-def roll_dimension(session: Session, dimension: str, sep: str, labelled: bool = True) -> None:
-    """Hour rows from the facts, then day rows from the hour rows."""
-    value = f'"{dimension}"'
-    labels = "stream, domain, tags" if labelled else "'', '', ''"
-    hashed = "stream || {s} || domain || {s} || tags" if labelled else "{s} || {s}"
-    group = ", stream, domain, tags" if labelled else ""
-    if not labelled:
-        dimension += UNLABELLED
-    session.execute(
-        text(
-            f"INSERT INTO click_rollups ({_COLUMNS}) SELECT tenant_id, :dimension, 'h', hour, "
-            f"md5({hashed.format(s=sep)} || {sep} || {value}), is_bot, {labels}, "
-            f"{value}, count(*), sum(uniq), sum(msg) FROM rollup_facts "
-            f"GROUP BY tenant_id, hour, is_bot{group}, {value}"
-        ),
-        {"dimension": dimension},
-    )
-    session.execute(
-        text(
-            f"INSERT INTO click_rollups ({_COLUMNS}) SELECT tenant_id, dimension, 'd', "
-            f"bucket - bucket % {DAY_MS}, key, is_bot, stream, domain, tags, value, sum(total), "
-            'sum("unique"), sum(messages) FROM click_rollups WHERE dimension = :dimension '
-            f"AND span = 'h' GROUP BY tenant_id, dimension, bucket - bucket % {DAY_MS}, key, "
-            "is_bot, stream, domain, tags, value"
-        ),
-        {"dimension": dimension},
-    )
 
 
 def roll_sent(session: Session, sep: str, pg: bool) -> None:
@@ -98,7 +64,7 @@ def roll_sent(session: Session, sep: str, pg: bool) -> None:
         bucket = f"created_ms - created_ms % {size}"
         session.execute(
             text(
-                f"INSERT INTO click_rollups ({_COLUMNS}) SELECT tenant_id, 'sent', '{span}', "
+                f"INSERT INTO click_rollups ({COLUMNS}) SELECT tenant_id, 'sent', '{span}', "
                 f"{bucket}, md5(stream || {sep} || domain || {sep} || {tags} || {sep} || ''), "
                 f"false, stream, domain, {tags}, '', count(*), 0, 0 FROM messages "
                 f"GROUP BY tenant_id, {bucket}, stream, domain, {tags}"
@@ -106,7 +72,7 @@ def roll_sent(session: Session, sep: str, pg: bool) -> None:
         )
         session.execute(
             text(
-                f"INSERT INTO click_rollups ({_COLUMNS}) SELECT tenant_id, 'sent{UNLABELLED}', "
+                f"INSERT INTO click_rollups ({COLUMNS}) SELECT tenant_id, 'sent{UNLABELLED}', "
                 f"'{span}', {bucket}, md5({sep} || {sep} || {sep}), false, '', '', '', '', "
                 f"count(*), 0, 0 FROM messages GROUP BY tenant_id, {bucket}"
             )

@@ -1,4 +1,4 @@
-"""Answer from the rollups when they cover the range (whole hours), else from raw clicks."""
+"""Answer from the rollups when they cover the range (see rolled.covers), else from raw clicks."""
 
 from __future__ import annotations
 
@@ -18,6 +18,6 @@ def overview(session: Session, f: ClickFilter) -> Overview:
 def breakdown(
     session: Session, f: ClickFilter, dimension: str, limit: int, detail: bool = False
 ) -> list[Row]:
-    if rolled.covers(f):
+    if rolled.covers(f, dimension):
         return rolled.breakdown(session, f, dimension, limit, detail)
     return aggregate.breakdown(session, f, dimension, limit, detail)

@@ -5,7 +5,9 @@ hour: the UTC days inside the range come from day rows, the hours at either end 
 rows. Dates in a zone with a whole-hour offset always do. Ranges that start or end
 off the hour (an RFC 3339 instant like 10:30Z, or a date in a zone with a 30 or 45 minute
 offset such as Asia/Kolkata or Asia/Kathmandu) are answered from the raw clicks instead:
-exact, only slower (see control.stats.answer).
+exact, only slower (see control.stats.answer). So are breakdowns by a dimension other
+than tag, domain or stream, filtered by tag, domain or stream, over a range that is not
+whole UTC days: their labelled rows are kept per day only.
 """
 
 from __future__ import annotations
@@ -28,8 +30,13 @@ _list = msgspec.json.Decoder(list[str]).decode
 LABELS: dict[str, Any] = {"tag": R.tags, "domain": R.domain, "stream": R.stream}
 
 
-def covers(f: ClickFilter) -> bool:
-    return f.from_ms % HOUR_MS == 0 and f.to_ms % HOUR_MS == 0
+def covers(f: ClickFilter, dimension: str = "all") -> bool:
+    """Whether the rollups hold this query: whole hours, or whole UTC days for a breakdown
+    that needs labelled rows of a dimension other than 'all' (kept per day only, see
+    control.rollups.grouped.variants)."""
+    labelled = f.tag is not None or f.domain is not None or f.stream is not None
+    size = DAY_MS if labelled and dimension not in LABELS and dimension != "all" else HOUR_MS
+    return f.from_ms % size == 0 and f.to_ms % size == 0
 
 
 def spans(from_ms: int, to_ms: int, days: bool = True) -> Iterator[tuple[str, int, int]]:
