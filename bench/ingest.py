@@ -2,7 +2,8 @@
 
 Run: python -m bench.ingest [--clicks N]. Starts real processes on loopback: a
 control plane per database, and one edge whose peak rate wrk measures in the same
-run. Batches are real journal records (valid tokens), replayed with two in flight.
+run. Batches are real journal records (valid tokens of many messages, varied clients
+and networks), replayed with two in flight.
 """
 
 from __future__ import annotations
@@ -27,40 +28,48 @@ from tests.cluster import Cluster
 
 BATCH = 2000
 IN_FLIGHT = 2
-UA = (
-    b"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
-    b"(KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36"
-)
+# What a mail's clicks look like: several clients, networks and links, each message
+# clicked a few times over minutes. (Identical clicks would flatter the rollups, which
+# then touch the same few rows for a whole batch.)
+AGENTS = [
+    b"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    b"Chrome/142.0.0.0 Safari/537.36",
+    b"Mozilla/5.0 (iPhone; CPU iPhone OS 18_6 like Mac OS X) AppleWebKit/605.1.15 "
+    b"(KHTML, like Gecko) Version/18.6 Mobile/15E148 Safari/604.1",
+    b"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    b"Version/18.6 Safari/605.1.15",
+    b"Mozilla/5.0 (Linux; Android 15; Pixel 9) AppleWebKit/537.36 (KHTML, like Gecko) "
+    b"Chrome/142.0.0.0 Mobile Safari/537.36",
+    b"Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:145.0) Gecko/20100101 Firefox/145.0",
+    b"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    b"Chrome/142.0.0.0 Safari/537.36 Edg/142.0.0.0",
+]
+CLICKS_PER_MESSAGE = 4
+LINKS = 10
 
 
 def make_batches(cluster: Cluster, clicks: int) -> list[list[bytes]]:
+    """Real journal records: a quarter as many messages as clicks, ten links each, the
+    clicks of one message spread over the run (10 ms apart in click time)."""
     key = cluster.signing_key()
-    opened = []
-    for n in range(100):
-        path = token.mint(key[0], key[1], f"https://example.com/p/{n}?utm_source=news")
-        found = token.open_token(path, {key[0]: key[1]})
-        assert found is not None
-        opened.append(found)
+    keys = {key[0]: key[1]}
+    messages = max(1, clicks // CLICKS_PER_MESSAGE)
     prefix, now = secrets.token_bytes(8), int(time.time() * 1000)
-    records = [
-        encode_record(
-            (
-                prefix + n.to_bytes(8, "big"),
-                now + n,
-                302,
-                b"GET",
-                b"localhost",
-                "203.0.113.9",
-                UA,
-                b"",
-                b"en-US,en;q=0.9",
-                b"",
-                opened[n % 100].netloc,
-                opened[n % 100].raw,
-            )
-        )
-        for n in range(clicks)
-    ]
+    records = []
+    for n in range(clicks):
+        m, link = n * 7919 % messages, n % LINKS
+        path = token.mint(
+            key[0], key[1], f"https://shop.example/p/{m % 50}/{link}?utm_source=news",
+            message_id=f"m{m}", link_index=link, recipient=f"r{m}", sent_at=now // 1000 - 600,
+        )  # fmt: skip
+        found = token.open_token(path, keys)
+        assert found is not None
+        record = (
+            prefix + n.to_bytes(8, "big"), now + 10 * n, 302, b"GET", b"localhost",
+            f"198.51.{n % 7}.{n % 251}", AGENTS[n % len(AGENTS)], b"", b"en-US,en;q=0.9", b"",
+            found.netloc, found.raw,
+        )  # fmt: skip
+        records.append(encode_record(record))
     return [records[i : i + BATCH] for i in range(0, clicks, BATCH)]
 
 
