@@ -141,7 +141,17 @@ def test_country_detail_has_region_and_city(sessions: sessionmaker[Session], sou
     assert ("DE", "BY", "Munich") in {g[0] for g in got}
 
 
-@pytest.mark.parametrize("tz_name", ["UTC", "Europe/Berlin", "Asia/Kolkata", "America/St_Johns"])
+@pytest.mark.parametrize(
+    "tz_name",
+    [
+        "UTC",
+        "Europe/Berlin",
+        "Asia/Kolkata",
+        "America/St_Johns",
+        "America/Los_Angeles",
+        "Pacific/Auckland",
+    ],
+)
 @pytest.mark.parametrize("interval", ["hour", "day"])
 def test_timeseries_buckets_in_the_callers_zone(
     sessions: sessionmaker[Session], tz_name: str, interval: series.Interval

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import msgspec
-from sqlalchemy import ColumnElement, cast, exists, func, select
+from sqlalchemy import ColumnElement, and_, cast, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
@@ -141,6 +141,44 @@ def split_tags(counts: dict[tuple[Any, ...], list[int]]) -> dict[tuple[Any, ...]
             into = out.setdefault((tag,), [0, 0, 0])
             for i in range(3):
                 into[i] += c[i]
+    return out
+
+
+def per_bucket(session: Session, f: ClickFilter, edges: list[int]) -> list[list[int]]:
+    """[total, unique] per bucket between consecutive edges (whole hours, a day or so
+    apart: local days), mostly from day rows.
+
+    With C(t) the clicks in [from, t) and m the UTC midnight nearest t, C(t) is the day
+    rows before m plus the hour rows in [m, t), or minus those in [t, m): at most 12 hour
+    rows per edge instead of 24 per day. A bucket is C(its end) - C(its start).
+    """
+    cuts = [max(f.from_ms, min(e, f.to_ms)) for e in edges]
+    mids = [(c + DAY_MS // 2) // DAY_MS * DAY_MS for c in cuts]
+    last = len(cuts) - 2  # index of the last bucket
+    weights: dict[tuple[str, int], list[tuple[int, int]]] = {}  # row -> (bucket, sign)
+    for i in range(last + 1):
+        for day in range(mids[i], mids[i + 1], DAY_MS):
+            weights.setdefault(("d", day), []).append((i, 1))
+    for j, (cut, mid) in enumerate(zip(cuts, mids, strict=True)):
+        sign = 1 if cut > mid else -1
+        for hour in range(min(cut, mid), max(cut, mid), HOUR_MS):
+            held = weights.setdefault(("h", hour), [])
+            if j > 0:
+                held.append((j - 1, sign))  # + C(cut) in the bucket it ends
+            if j <= last:
+                held.append((j, -sign))  # - C(cut) in the bucket it starts
+    out = [[0, 0] for _ in range(last + 1)]
+    if not weights:
+        return out
+    hours = [bucket for span, bucket in weights if span == "h"]
+    rows = R.span == "d", R.bucket >= mids[0], R.bucket < mids[-1]
+    where = [and_(*rows)] + ([and_(R.span == "h", R.bucket.in_(hours))] if hours else [])
+    query = select(R.span, R.bucket, func.sum(R.total), func.sum(R.unique))
+    query = query.where(*terms(session, f, "all"), or_(*where)).group_by(R.span, R.bucket)
+    for span, bucket, total, unique in session.execute(query):
+        for index, sign in weights.get((span, int(bucket)), ()):
+            out[index][0] += sign * int(total or 0)
+            out[index][1] += sign * int(unique or 0)
     return out
 
 

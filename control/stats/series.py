@@ -2,7 +2,9 @@
 
 Python adds rollup rows into local buckets: UTC hour rows (and UTC day rows when every
 bucket edge is a UTC midnight), which fit whenever all bucket edges fall on whole hours,
-as in every zone with a whole-hour offset. Otherwise (30 and 45 minute offsets, ranges off
+as in every zone with a whole-hour offset. Local days elsewhere take UTC day rows,
+corrected by the hour rows between each local midnight and the nearest UTC one
+(rolled.per_bucket). Otherwise (30 and 45 minute offsets, ranges off
 the hour) the raw clicks are counted per 15-minute UTC slot (every current zone's offset
 is a multiple of 15 minutes, so a slot never straddles a local hour), or, should an edge
 not fall on a slot edge either (historic odd offsets), per click.
@@ -79,6 +81,8 @@ def timeseries(
     counts = [[0, 0] for _ in edges[:-1]]
     if rollups and rolled.covers(f) and all(e % HOUR_MS == 0 for e in edges):
         days = all(e % DAY_MS == 0 for e in edges)
+        if interval == "day" and not days:  # UTC day rows, corrected near local midnights
+            return buckets(edges, tz, rolled.per_bucket(session, f, edges))
         found = rolled.counted(session, f, days)
     else:
         found = counted(session, f, all(e % SLOT_MS == 0 for e in edges))
@@ -86,6 +90,10 @@ def timeseries(
         index = bisect.bisect_right(edges, start) - 1
         counts[index][0] += total
         counts[index][1] += unique
+    return buckets(edges, tz, counts)
+
+
+def buckets(edges: list[int], tz: ZoneInfo, counts: list[list[int]]) -> list[Bucket]:
     return [
         Bucket(edge, local(edge, tz).isoformat(), total, unique)
         for edge, (total, unique) in zip(edges, counts, strict=False)
