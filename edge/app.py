@@ -30,7 +30,7 @@ from edge.responses import (
 )
 from edge.settings import EdgeSettings, load_edge_settings
 from edge.state import EdgeState
-from edge.token import open_token
+from edge.token import Opened, location, open_path
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -89,12 +89,14 @@ def build_app(state: EdgeState) -> ASGIApp:
         headers = dict(scope["headers"])
         host = headers.get(b"host", b"")
         colon = host.find(b":")
-        domain_tenant = config.domains.get(host[:colon].lower() if colon > 0 else host.lower())
-        opened = open_token(path[1:], config.keys) if domain_tenant is not None else None
-        if opened is None or config.key_tenants[opened.key_id] != domain_tenant:
+        found = config.host_keys.get(host[:colon].lower() if colon > 0 else host.lower())
+        if found is None or (opened := open_path(path[1:], found[1])) is None:
             return await not_found(path, method, send, host)
-        revoked = config.revoked.get(domain_tenant)
-        status = 410 if revoked is not None and revoked.blocks(opened) else 302
+        key_id, netloc, raw, body = opened
+        revoked = config.revoked.get(found[0])
+        status = 302
+        if revoked is not None and revoked.blocks(Opened(key_id, netloc, raw, body)):
+            status = 410
         journal = state.journal
         if journal is not None:
             client = scope.get("client")
@@ -114,8 +116,8 @@ def build_app(state: EdgeState) -> ASGIApp:
                     headers.get(b"sec-purpose")
                     or headers.get(b"purpose")
                     or headers.get(b"x-moz", b""),
-                    opened.netloc,
-                    opened.raw,
+                    netloc,
+                    raw,
                 )
             )
         served[status] += 1
@@ -127,7 +129,7 @@ def build_app(state: EdgeState) -> ASGIApp:
             {
                 "type": "http.response.start",
                 "status": 302,
-                "headers": [(b"location", opened.url.encode()), *REDIRECT_HEADERS],
+                "headers": [(b"location", location(netloc, body)), *REDIRECT_HEADERS],
             }
         )
         await send(EMPTY_BODY)

@@ -63,6 +63,7 @@ class EdgeConfig:
         "certificates",
         "challenges",
         "domains",
+        "host_keys",
         "https_only",
         "key_tenants",
         "keys",
@@ -86,6 +87,7 @@ class EdgeConfig:
         self.keys = keys
         self.key_tenants = key_tenants
         self.domains = domains  # lower-case host name (bytes, as in the Host header) -> tenant
+        self.host_keys = host_keys(keys, key_tenants, domains)
         self.revoked = revoked or {}  # tenant -> its revocations; absent when none
         # b"<host>/<token>" -> ACME HTTP-01 key authorization, only for registered domains
         self.challenges = challenges or {}
@@ -119,6 +121,21 @@ class EdgeConfig:
             tuple(c for c in snap.certificates if c.domain.encode() in domains),
             frozenset(d.name for d in snap.domains if d.https_only),
         )
+
+
+def host_keys(
+    keys: dict[int, bytes], key_tenants: dict[int, int], domains: dict[bytes, int]
+) -> dict[bytes, tuple[int, dict[int, bytes]]]:
+    """Host -> (its tenant, that tenant's keys by key id).
+
+    One lookup on the request path finds the only keys a token on this host may use,
+    so a token under another tenant's key is refused without a MAC computed.
+    """
+    by_tenant: dict[int, dict[int, bytes]] = {}
+    for key_id, key in keys.items():
+        if key_id in key_tenants:
+            by_tenant.setdefault(key_tenants[key_id], {})[key_id] = key
+    return {host: (tenant, by_tenant.get(tenant, {})) for host, tenant in domains.items()}
 
 
 def _challenges(snap: config_pb2.ConfigSnapshot, domains: dict[bytes, int]) -> dict[bytes, bytes]:

@@ -43,6 +43,8 @@ from edge.metrics import EdgeMetrics
 HEADER = struct.Struct("<II")
 SUFFIX = ".seg"
 _encode_into = msgspec.msgpack.Encoder().encode_into
+_pack_header = HEADER.pack
+_crc32 = zlib.crc32
 
 
 def segment_name(seq: int) -> str:
@@ -102,9 +104,9 @@ class Journal:
     def append(self, record: tuple[Any, ...]) -> bool:
         """Frame and store one record; False (and a counted drop) when it cannot."""
         buf = self._buf
-        _encode_into(record, buf, HEADER.size)
-        size = len(buf)
-        HEADER.pack_into(buf, 0, size - HEADER.size, zlib.crc32(memoryview(buf)[HEADER.size :]))
+        _encode_into(record, buf)  # the payload alone: no memoryview to skip a header
+        length = len(buf)
+        size = length + 8  # HEADER.size
         if self.bytes_written - self.bytes_trimmed + size > self.max_bytes:
             self.metrics.dropped["journal_full"] += 1
             return False
@@ -117,8 +119,8 @@ class Journal:
         mapped = self._map
         # Payload first, then the header that makes the record visible: a reader (or a
         # restart after SIGKILL) sees whole records or a zero header, never half of one.
-        mapped[offset + HEADER.size : offset + size] = memoryview(buf)[HEADER.size :]
-        mapped[offset : offset + HEADER.size] = memoryview(buf)[: HEADER.size]
+        mapped[offset + 8 : offset + size] = buf
+        mapped[offset : offset + 8] = _pack_header(length, _crc32(buf))
         self.bytes_written += size
         self._segment_size = offset + size
         self.metrics.journaled += 1

@@ -86,6 +86,52 @@ class Opened(msgspec.Struct, frozen=True):
 
 _encode_body = msgspec.msgpack.Encoder().encode
 _decode_body = msgspec.msgpack.Decoder(Body).decode
+_SCHEMES: Final = ("http://", "https://")
+
+
+def open_path(path: str, keys: dict[int, bytes]) -> tuple[int, str, bytes, Body] | None:
+    """The edge's hot path: :func:`open_token` as (key_id, netloc, raw, body), or None.
+
+    Accepts and refuses exactly what :func:`open_token` does (a test holds them to it),
+    without building an :class:`Opened`. A pre-keyed hasher cloned per token
+    (``blake3(key=).copy()``) measured slower than the keyed one-shot call: the clone
+    is a ~2 KB allocation.
+    """
+    slash = path.find("/")
+    netloc = path[:slash] if slash >= 0 else ""
+    try:
+        # str.replace beats str.translate by ~7x here, and this is the hot path.
+        raw = binascii.a2b_base64(
+            path[slash + 1 :].replace("-", "+").replace("_", "/"), strict_mode=True
+        )
+    except (binascii.Error, ValueError):
+        return None
+    if len(raw) < TAG_LEN + 3 or raw[0] >> 2 != VERSION:
+        return None
+    if raw[1] < 0x80:  # one-byte key id: the common case, no loop
+        key_id, offset = raw[1], 2
+    else:
+        key_id, offset = _read_leb128(raw)
+    key = keys.get(key_id)
+    if key is None:
+        return None
+    tag = blake3(netloc.encode() + b"\n" + raw[:-TAG_LEN], key=key).digest(TAG_LEN)
+    if not hmac.compare_digest(tag, raw[-TAG_LEN:]):
+        return None
+    try:
+        body = _decode_body(raw[offset : len(raw) - TAG_LEN - (raw[0] & 3)])
+    except msgspec.DecodeError:
+        return None  # a key holder signed garbage: refuse rather than crash
+    if bool(netloc) != bool(body.flags & FLAG_NETLOC_IN_PATH):
+        return None
+    return key_id, netloc, raw, body
+
+
+def location(netloc: str, body: Body) -> bytes:
+    """The Location header value: :func:`destination`, as bytes."""
+    if netloc:
+        return (_SCHEMES[body.flags & FLAG_HTTPS] + netloc + body.url).encode()
+    return body.url.encode()
 
 
 class TokenError(ValueError):
