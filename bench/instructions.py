@@ -173,7 +173,7 @@ def main() -> None:
             base = pool.submit(count, piece, args.requests, False)
             loaded = pool.submit(count, piece, args.requests, True)
             results[piece] = (loaded.result() - base.result()) / args.requests
-        print(f"{piece:16} {results[piece]:>9,.0f} instructions/request", flush=True)
+            print(f"{piece:16} {results[piece]:>9,.0f} instructions/request", flush=True)
     if "edge" in results and "edge-nojournal" in results:
         journal = results["edge"] - results["edge-nojournal"]
         print(f"{'journal (diff)':16} {journal:>9,.0f} instructions/request")
