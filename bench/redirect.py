@@ -206,6 +206,7 @@ class Measurement:
     summaries: dict[str, Summary]
     rss: dict[str, float]  # the edge worker's, MiB: start, end, peak
     clicks: dict[str, float]  # the edge's counters after the run: journaled, shipped, ...
+    logs: str = ""  # the control plane's and edge's log tails when nothing was shipped
 
     @property
     def errors(self) -> int:
@@ -226,7 +227,10 @@ def measure(
         name: counters.get(f"clickgate_edge_clicks_{name}_total", 0.0)
         for name in ("journaled", "shipped", "set_aside")
     }
-    return Measurement(summaries, sampler.report(), clicks)
+    logs = ""
+    if not clicks["shipped"]:  # shipping broke: say why (the gate prints this)
+        logs = "\n".join(log_tail(run.edge.tmp / f"{n}.log", 4000) for n in ("control", "edge"))
+    return Measurement(summaries, sampler.report(), clicks, logs)
 
 
 def _progress(line: str) -> None:

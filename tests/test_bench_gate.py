@@ -54,7 +54,8 @@ def test_edge_throughput_close_to_bare_granian(
     )
     report(capsys, line)
     assert measured.errors == 0, summaries
-    assert measured.clicks["shipped"] > 0, f"the control plane got no clicks: {measured.clicks}"
+    shipped = measured.clicks["shipped"]
+    assert shipped > 0, f"the control plane got no clicks: {measured.clicks}\n{measured.logs}"
     assert ratio >= MIN_THROUGHPUT_RATIO, line
 
 
