@@ -227,8 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if all(ok(r) for r in results.values()) else 1
 
 
-# The five queries; daily_berlin (hour rows: a local day never holds a whole UTC
-# day) is reported beside them but not held to the target.
+# The five queries; daily_berlin (UTC day rows corrected by hour rows near each
+# local midnight) is reported beside them but not held to the target.
 GATED = ("overview", "by_browser", "by_country", "by_link", "daily_utc")
 
 

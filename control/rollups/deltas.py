@@ -17,8 +17,8 @@ from control.rollups.facts import DAY_MS, HOUR_MS, SEP, UNLABELLED, Fact, rollup
 from control.rollups.grouped import COLUMNS, grouped, separator, variants
 
 RowKey = tuple[int, str, str, int, str, bool]  # the primary key of click_rollups
-# Positional and straight to the driver: SQLAlchemy's per-row parameter processing cost
-# more than the upserts themselves (~18 rows per click before merging).
+# Positional and straight to the driver (control.db.bulk): SQLAlchemy's per-row parameter
+# processing cost more than the upserts themselves.
 _UPSERT = (
     "INSERT INTO click_rollups (tenant_id, dimension, span, bucket, key, is_bot, stream, "
     'domain, tags, value, total, "unique", messages) VALUES ({marks}) '
