@@ -7,7 +7,7 @@ labels), given clicks whose tags text is what ingest stores (msgspec's JSON).
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from control.rollups.facts import DAY_MS, HOUR_MS, UNLABELLED
@@ -50,31 +50,11 @@ def rebuild(session: Session) -> None:
             "LEFT JOIN first_clicks fm ON fm.click_id = c.click_id AND fm.link = ''"
         )
     )
-    hourly = {(dimension, labelled) for dimension, labelled, span in variants() if span == "h"}
     for dimension, labelled, span in variants():
-        if span == "h" or (dimension, labelled) not in hourly:
-            select = grouped("rollup_facts", dimension, span, sep, "count(*)", labelled)
-            run(text(f"INSERT INTO click_rollups ({COLUMNS}) {select}"))
-    days_from_hours(session, [d if lab else d + UNLABELLED for d, lab in sorted(hourly)])
+        select = grouped("rollup_facts", dimension, span, sep, "count(*)", labelled)
+        run(text(f"INSERT INTO click_rollups ({COLUMNS}) {select}"))
     roll_sent(session, sep, pg)
     run(text("DROP TABLE rollup_facts"))
-
-
-def days_from_hours(session: Session, names: list[str]) -> None:
-    """Day rows of the named rollups, summed from their hour rows (counts add up).
-
-    One pass over the hour rows instead of one more pass over every click per rollup.
-    """
-    day = f"bucket - bucket % {DAY_MS}"
-    session.execute(
-        text(
-            f"INSERT INTO click_rollups ({COLUMNS}) SELECT tenant_id, dimension, 'd', {day}, "
-            'key, is_bot, stream, domain, tags, value, sum(total), sum("unique"), '
-            "sum(messages) FROM click_rollups WHERE span = 'h' AND dimension IN :names "
-            f"GROUP BY tenant_id, dimension, {day}, key, is_bot, stream, domain, tags, value"
-        ).bindparams(bindparam("names", expanding=True)),
-        {"names": names},
-    )
 
 
 def roll_sent(session: Session, sep: str, pg: bool) -> None:
