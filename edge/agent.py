@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import grpc
@@ -97,6 +98,30 @@ class ShipLoop:
                 return
 
 
+async def supervised(
+    name: str,
+    job: Callable[[], Awaitable[None]],
+    stats: ShipStats,
+    pause: Callable[[int], float] = backoff,
+) -> None:
+    """Run a background job until it returns; restart it after an unexpected error.
+
+    Without this, one bad moment (a full disk, a file gone, a terminator's socket
+    refusing) would end the task silently and stop shipping or config sync until the
+    agent restarted, while the workers went on journaling. Cancellation still ends it.
+    """
+    failures = 0
+    while True:
+        try:
+            await job()
+            return
+        except Exception:
+            failures += 1
+            stats.job_failures += 1
+            log.exception("agent job %s failed; restarting it", name)
+            await asyncio.sleep(pause(failures))
+
+
 async def write_stats_forever(state: AgentState, loop: ShipLoop) -> None:
     while True:
         write_agent_stats(state.data_dir, snapshot_stats(state, loop))
@@ -119,6 +144,7 @@ def snapshot_stats(state: AgentState, loop: ShipLoop) -> AgentStats:
         set_aside=s.set_aside,
         expired=s.expired,
         corrupt=s.corrupt,
+        job_failures=s.job_failures,
         journal_bytes=journal_bytes,
         oldest_unshipped_ms=oldest,
         written_ms=int(time.time() * 1000),
@@ -133,12 +159,13 @@ async def run(settings: EdgeSettings) -> None:
         settings.control_grpc, options=[("grpc.keepalive_time_ms", 20000)]
     )
     ship = ShipLoop(state, channel)
-    tasks = [
-        asyncio.create_task(watch_config(state, channel)),
-        asyncio.create_task(acknowledge_forever(state, channel)),
-        asyncio.create_task(write_stats_forever(state, ship)),
-        asyncio.create_task(ship.run(stop)),
-    ]
+    jobs: dict[str, Callable[[], Awaitable[None]]] = {
+        "config": lambda: watch_config(state, channel),
+        "ack": lambda: acknowledge_forever(state, channel),
+        "stats": lambda: write_stats_forever(state, ship),
+        "ship": lambda: ship.run(stop),
+    }
+    tasks = [asyncio.create_task(supervised(n, j, state.stats)) for n, j in jobs.items()]
     await stop.wait()
     deadline = time.monotonic() + settings.grace * 0.8
     for task in tasks:

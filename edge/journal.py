@@ -207,6 +207,7 @@ class ShipStats:
         self.set_aside = 0
         self.expired = 0
         self.corrupt = 0
+        self.job_failures = 0  # agent jobs restarted after an unexpected error
         self.journal_bytes = 0
         self.oldest_unshipped_ms = 0
 

@@ -19,6 +19,7 @@ class AgentStats(msgspec.Struct, kw_only=True):
     set_aside: int = 0
     expired: int = 0
     corrupt: int = 0
+    job_failures: int = 0
     journal_bytes: int = 0  # all slots, on disk
     oldest_unshipped_ms: int = 0  # 0: nothing waiting
     written_ms: int = 0
@@ -69,6 +70,8 @@ class EdgeMetrics:
             f"clickgate_edge_clicks_shipped_total {agent.shipped}",
             "# TYPE clickgate_edge_ship_failures_total counter",
             f"clickgate_edge_ship_failures_total {agent.ship_failures}",
+            "# TYPE clickgate_edge_agent_job_failures_total counter",
+            f"clickgate_edge_agent_job_failures_total {agent.job_failures}",
             "# TYPE clickgate_edge_clicks_set_aside_total counter",
             f"clickgate_edge_clicks_set_aside_total {agent.set_aside}",
             "# TYPE clickgate_edge_clicks_expired_total counter",
