@@ -63,6 +63,9 @@ async def retention_forever(sessions: sessionmaker[Session]) -> None:
             # soon rather than in an hour.
             log.error("retention failed: %s", exc.__class__.__name__)
             delay = RETENTION_RETRY_SECONDS
+        except Exception:  # anything else must not end retention for good
+            log.exception("retention failed")
+            delay = RETENTION_RETRY_SECONDS
         await asyncio.sleep(delay)
 
 

@@ -173,6 +173,8 @@ async def promote_keys_forever(sessions: sessionmaker[Session]) -> None:
                 log.info("signing keys now active: %s", promoted)
         except SQLAlchemyError as exc:
             log.error("key promotion failed: %s", exc.__class__.__name__)
+        except Exception:  # anything else must not end key promotion for good
+            log.exception("key promotion failed")
         await asyncio.sleep(PROMOTE_SECONDS)
 
 
