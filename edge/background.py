@@ -78,8 +78,8 @@ class Background:
             log.error("metrics port %d unavailable: %s", metrics_port, exc)
         self._started.set()
         tasks = [
-            asyncio.create_task(self._every(CONFIG_POLL_SECONDS, state.reload_config)),
-            asyncio.create_task(self._every(settings.journal_fsync_interval, self._sync)),
+            asyncio.create_task(every(CONFIG_POLL_SECONDS, state.reload_config)),
+            asyncio.create_task(every(settings.journal_fsync_interval, self._sync)),
         ]
         await stop.wait()
         for task in tasks:
@@ -95,10 +95,14 @@ class Background:
             journal.sync()
             journal.rescan()
 
-    async def _every(self, seconds: float, job: Callable[[], object]) -> None:
-        while True:
-            await asyncio.sleep(seconds)
-            try:
-                job()
-            except OSError as exc:  # a full or failing disk must not end the loop
-                log.error("background job failed: %s", exc)
+
+async def every(seconds: float, job: Callable[[], object]) -> None:
+    """Run job every `seconds` until cancelled; an error is logged, not fatal."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            job()
+        except OSError as exc:  # a full or failing disk must not end the loop
+            log.error("background job failed: %s", exc)
+        except Exception:  # nor anything else: the worker would stop reloading config
+            log.exception("background job failed")

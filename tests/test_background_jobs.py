@@ -1,4 +1,4 @@
-"""The control plane's periodic jobs survive an unexpected error and run again."""
+"""Periodic jobs (control plane, edge worker) survive an unexpected error and run again."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from control import privacy, rpc
+from edge.background import every
 
 
 def run_until_called_twice(
@@ -67,3 +68,26 @@ def test_key_promotion_job_survives_an_unexpected_error(
         )
     assert calls == [0, 1]
     assert "key promotion failed" in caplog.text and "a row nobody expected" in caplog.text
+
+
+def test_edge_worker_background_job_survives_an_unexpected_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls: list[int] = []
+    second = asyncio.Event()
+
+    def reload_config() -> None:
+        calls.append(len(calls))
+        if len(calls) == 1:
+            raise ValueError("a snapshot nobody expected")
+        second.set()
+
+    async def scenario() -> None:
+        job = asyncio.create_task(every(0.01, reload_config))
+        await asyncio.wait_for(second.wait(), 5)
+        job.cancel()
+
+    with caplog.at_level(logging.ERROR):
+        asyncio.run(scenario())
+    assert calls == [0, 1]
+    assert "background job failed" in caplog.text and "a snapshot nobody expected" in caplog.text
