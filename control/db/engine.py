@@ -21,7 +21,18 @@ def make_engine(url: str) -> Engine:
         return engine
     if parsed.drivername == "postgresql":
         url = str(parsed.set(drivername="postgresql+psycopg"))
-    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    # No server-side prepared statements: after five runs psycopg prepares a statement,
+    # and PostgreSQL may then pick a generic plan that ignores the values. For ingest's
+    # long IN lists that plan filtered the whole table against every value (110 ms a
+    # query at 20,000 rows, ingest 3,600 clicks/s instead of 17,000). Planning each time
+    # costs far less.
+    return create_engine(
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        connect_args={"prepare_threshold": None},
+    )
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

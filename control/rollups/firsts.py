@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
-from control.db.bulk import insert_rows
+from control.db.bulk import any_of, fetch_all, insert_rows
 from control.db.models import Click
 from control.db.stats_models import FirstClick
 from control.rollups.facts import Fact
@@ -46,19 +46,20 @@ def stored(session: Session, keys: set[FirstKey]) -> dict[FirstKey, tuple[int, s
     """(time, click id) of the current first click of each key that has one."""
     found: dict[FirstKey, tuple[int, str]] = {}
     messages = sorted({k[1] for k in keys})
-    tenants = {k[0] for k in keys}
+    tenants = sorted({k[0] for k in keys})
     for start in range(0, len(messages), _CHUNK):
-        query = select(
-            FirstClick.tenant_id,
-            FirstClick.message_id,
-            FirstClick.link,
-            FirstClick.time_ms,
-            FirstClick.click_id,
-        ).where(  # plain rows, not ORM objects: this runs for every ingest batch
-            FirstClick.tenant_id.in_(tenants),
-            FirstClick.message_id.in_(messages[start : start + _CHUNK]),
+        # Driver rows and one array per column (any_of): as a prepared statement, a list
+        # of 500 IN parameters got a generic plan on PostgreSQL that filtered every row
+        # of the table against the list, ~110 ms a chunk once it held 20,000 rows.
+        by_tenant, tenant_params = any_of(session, "tenant_id", tenants)
+        by_message, message_params = any_of(session, "message_id", messages[start : start + _CHUNK])
+        rows = fetch_all(
+            session,
+            "SELECT tenant_id, message_id, link, time_ms, click_id FROM first_clicks "
+            f"WHERE {by_tenant} AND {by_message}",
+            [*tenant_params, *message_params],
         )
-        for tenant_id, message_id, link, time_ms, click_id in session.execute(query):
+        for tenant_id, message_id, link, time_ms, click_id in rows:
             key = (tenant_id, message_id, link)
             if key in keys:
                 found[key] = (time_ms, click_id)
