@@ -13,6 +13,34 @@ from control import privacy, rpc
 from edge.background import every
 
 
+class FailsOnce:
+    """A job's single pass that raises once, then works; `second` is set on its second call."""
+
+    def __init__(self, error: Exception, result: Any = None) -> None:
+        self.error, self.result = error, result
+        self.calls: list[int] = []
+        self.second = asyncio.Event()
+
+    def __call__(self, *args: Any) -> Any:
+        self.calls.append(len(self.calls))
+        if len(self.calls) == 1:
+            raise self.error
+        self.second.set()
+        return self.result
+
+
+def run_until_second_call(job: FailsOnce, loop: Coroutine[Any, Any, None]) -> list[int]:
+    """Run a job loop until the job's second pass, then cancel it; the calls seen."""
+
+    async def scenario() -> None:
+        task = asyncio.create_task(loop)
+        await asyncio.wait_for(job.second.wait(), 5)
+        task.cancel()
+
+    asyncio.run(scenario())
+    return job.calls
+
+
 def run_until_called_twice(
     monkeypatch: pytest.MonkeyPatch,
     module: Any,
@@ -21,27 +49,11 @@ def run_until_called_twice(
     forever: Callable[[Any], Coroutine[Any, Any, None]],
 ) -> list[int]:
     """Make the job's single pass raise once, then succeed; stop at the second pass."""
-    calls: list[int] = []
-    second = asyncio.Event()
-
-    def failing_then_working(sessions: Any) -> Any:
-        calls.append(len(calls))
-        if len(calls) == 1:
-            raise KeyError("a row nobody expected")
-        second.set()
-        return 0 if module is privacy else []
-
-    monkeypatch.setattr(module, once, failing_then_working)
+    job = FailsOnce(KeyError("a row nobody expected"), 0 if module is privacy else [])
+    monkeypatch.setattr(module, once, job)
     for name in delays:
         monkeypatch.setattr(module, name, 0.01)
-
-    async def scenario() -> None:
-        job = asyncio.create_task(forever(None))
-        await asyncio.wait_for(second.wait(), 5)
-        job.cancel()
-
-    asyncio.run(scenario())
-    return calls
+    return run_until_second_call(job, forever(None))
 
 
 def test_retention_job_survives_an_unexpected_error(
@@ -73,21 +85,8 @@ def test_key_promotion_job_survives_an_unexpected_error(
 def test_edge_worker_background_job_survives_an_unexpected_error(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    calls: list[int] = []
-    second = asyncio.Event()
-
-    def reload_config() -> None:
-        calls.append(len(calls))
-        if len(calls) == 1:
-            raise ValueError("a snapshot nobody expected")
-        second.set()
-
-    async def scenario() -> None:
-        job = asyncio.create_task(every(0.01, reload_config))
-        await asyncio.wait_for(second.wait(), 5)
-        job.cancel()
-
+    reload_config = FailsOnce(ValueError("a snapshot nobody expected"))
     with caplog.at_level(logging.ERROR):
-        asyncio.run(scenario())
+        calls = run_until_second_call(reload_config, every(0.01, reload_config))
     assert calls == [0, 1]
     assert "background job failed" in caplog.text and "a snapshot nobody expected" in caplog.text

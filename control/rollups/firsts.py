@@ -46,12 +46,11 @@ def stored(session: Session, keys: set[FirstKey]) -> dict[FirstKey, tuple[int, s
     """(time, click id) of the current first click of each key that has one."""
     found: dict[FirstKey, tuple[int, str]] = {}
     messages = sorted({k[1] for k in keys})
-    tenants = sorted({k[0] for k in keys})
+    # Driver rows and one array per column (any_of): PostgreSQL plans an array far
+    # faster than 500 IN parameters, and this runs for every ingest batch (see also
+    # db.engine on prepared statements, which made the IN list a table scan).
+    by_tenant, tenant_params = any_of(session, "tenant_id", sorted({k[0] for k in keys}))
     for start in range(0, len(messages), _CHUNK):
-        # Driver rows and one array per column (any_of): PostgreSQL plans an array far
-        # faster than 500 IN parameters, and this runs for every ingest batch (see also
-        # db.engine on prepared statements, which made the IN list a table scan).
-        by_tenant, tenant_params = any_of(session, "tenant_id", tenants)
         by_message, message_params = any_of(session, "message_id", messages[start : start + _CHUNK])
         rows = fetch_all(
             session,
