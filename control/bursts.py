@@ -52,28 +52,26 @@ def reclassify_new_clicks(session: Session, rows: Sequence[tuple[Any, ...]]) -> 
     if not keys:
         return set()
     times = [r[3] for r in rows]
-    # Groups are per recipient: a campaign-wide message id must not load everyone's.
+    span = (min(times) - WINDOW_MS, max(times) + WINDOW_MS)
+    # Only a group with enough distinct links in the whole span can hold a burst; the
+    # database counts them, so a much-clicked message with one or two links (a hot
+    # link clicked thousands of times a minute) costs no rows in Python at all.
+    groups = _linked_groups(session, keys, span)
+    if not groups:
+        return set()
+    where, params = _in_span(session, groups, span)
+    sql = f"SELECT {', '.join(Stored._fields)} FROM clicks WHERE {where}"
     # Plain driver rows: SQLAlchemy decoding every stored click's JSON reasons cost more
     # than the query.
-    terms, params = [], []
-    for i, column in enumerate(("tenant_id", "message_id", "recipient")):
-        term, values = any_of(session, column, {k[i] for k in keys})
-        terms.append(term)
-        params += values
-    sql = f"SELECT {', '.join(Stored._fields)} FROM clicks WHERE {' AND '.join(terms)} "
-    sql += "AND time_ms BETWEEN ? AND ?"
-    params += [min(times) - WINDOW_MS, max(times) + WINDOW_MS]
     stored = [Stored._make(row) for row in fetch_all(session, sql, params)]
-    groups: dict[GroupKey, list[Stored]] = defaultdict(list)
+    by_group: dict[GroupKey, list[Stored]] = defaultdict(list)
     for row in stored:
         key = (row.tenant_id, row.message_id, row.recipient)
-        if key in keys:
-            groups[key].append(row)
+        if key in groups:
+            by_group[key].append(row)
     changes: list[dict[str, Any]] = []
     flipped: set[str] = set()
-    for clicks in groups.values():
-        if len({(c.location, c.link_index, c.url) for c in clicks}) < DEFAULT_MIN_LINKS:
-            continue
+    for clicks in by_group.values():
         flagged = reclassify_bursts(
             BurstClick(c.click_id, c.time_ms, f"{c.location}:{c.link_index}:{c.url}")
             for c in clicks
@@ -95,6 +93,33 @@ def reclassify_new_clicks(session: Session, rows: Sequence[tuple[Any, ...]]) -> 
         )
         session.connection().execute(stmt, changes)
     return flipped
+
+
+def _in_span(session: Session, keys: set[GroupKey], span: tuple[int, int]) -> tuple[str, list[Any]]:
+    """WHERE text and parameters: clicks of these groups (or of a few more, which the
+    caller drops) in the time span. Groups are per recipient: a campaign-wide message id
+    must not load everyone's."""
+    terms, params = [], []
+    for i, column in enumerate(("tenant_id", "message_id", "recipient")):
+        term, values = any_of(session, column, {k[i] for k in keys})
+        terms.append(term)
+        params += values
+    return f"{' AND '.join(terms)} AND time_ms BETWEEN ? AND ?", [*params, *span]
+
+
+def _linked_groups(session: Session, keys: set[GroupKey], span: tuple[int, int]) -> set[GroupKey]:
+    """The groups that clicked at least DEFAULT_MIN_LINKS distinct links in the span.
+
+    A link is (location, link_index, url), as reclassify_bursts tells links apart.
+    """
+    where, params = _in_span(session, keys, span)
+    sql = (
+        "SELECT tenant_id, message_id, recipient FROM (SELECT DISTINCT tenant_id, "
+        f"message_id, recipient, location, link_index, url FROM clicks WHERE {where}) "
+        "AS links GROUP BY tenant_id, message_id, recipient HAVING COUNT(*) >= ?"
+    )
+    found = fetch_all(session, sql, [*params, DEFAULT_MIN_LINKS])
+    return {(tenant, message, recipient) for tenant, message, recipient in found} & keys
 
 
 def _reasons(click: Stored) -> list[str]:

@@ -138,6 +138,25 @@ def test_a_burst_reclassifies_stored_clicks_and_passes_unique_on(
     assert (o.total, o.unique, o.messages, o.bot_clicks) == (1, 1, 1, 3)
 
 
+def test_a_much_clicked_message_bursts_only_on_its_third_link(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Two links clicked over and over within seconds are no burst, however many clicks;
+    a third link in the window is, and takes the earlier clicks around it along. A
+    message in the same batch with one link clicked as often stays human."""
+    hot = [spec(n, 50 * n, n % 2) for n in range(1, 41)]
+    other = [spec(100 + n, 50 * n, 0, "m2") for n in range(1, 41)]
+    ALL[:] = [*hot, *other, spec(200, 2100, 2)]
+    ingest(sessions, hot + other)
+    assert not any(s.is_bot for s in stored(sessions))
+    ingest(sessions, ALL[-1:])
+    bots = {s.id for s in stored(sessions) if s.is_bot}
+    # The third link at 2.1 s: every click of m1 within 3 s of it (all of them) is in
+    # the burst; m2 has one link only.
+    assert bots == {s.id for s in [*hot, ALL[-1]]}
+    check(sessions)
+
+
 def test_rebuild_answers_like_ingest(sessions: sessionmaker[Session]) -> None:
     ALL[:] = [
         dataclasses.replace(s, tenant_id=T if s.tenant_id == 1 else T + 1)
