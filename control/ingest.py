@@ -83,17 +83,17 @@ class Ingestor:
             click.method.decode("latin-1")[:8],
             click.host.decode("latin-1").partition(":")[0][:253],
             token.destination(click.netloc, body),
-            body.message_id[:200],
+            _text(body.message_id)[:200],
             body.link_index,
             location,
-            _encode_json(list(body.tags)).decode(),
+            _encode_json([_text(tag) for tag in body.tags]).decode(),
             body.sent_at,
-            body.recipient[:200],
+            _text(body.recipient)[:200],
             found.ip,
-            click.user_agent.decode("utf-8", "replace"),
-            click.referer.decode("utf-8", "replace"),
-            click.accept_language.decode("latin-1")[:200],
-            click.purpose.decode("latin-1")[:64],
+            _text(click.user_agent.decode("utf-8", "replace")),
+            _text(click.referer.decode("utf-8", "replace")),
+            _text(click.accept_language.decode("latin-1"))[:200],
+            _text(click.purpose.decode("latin-1"))[:64],
             *_enrichment_columns(found),
         )
 
@@ -145,6 +145,16 @@ def store_new(session: Session, rows: list[tuple[Any, ...]]) -> int:
         roll_new_clicks(session, new_rows, flipped)
         enqueue_click_events(session, new_rows)
     return len(inserted)
+
+
+def _text(value: str) -> str:
+    """Text PostgreSQL can store: NUL becomes U+FFFD.
+
+    The API refuses NUL, but a token minted before that check, or by a sender's own
+    library, can carry one, and one such click would otherwise fail its whole batch
+    (PostgreSQL refuses NUL in text) and stall every tenant's clicks behind it.
+    """
+    return value.replace("\x00", "\ufffd") if "\x00" in value else value
 
 
 def _enrichment_columns(e: Any) -> tuple[Any, ...]:

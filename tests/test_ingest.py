@@ -1,0 +1,55 @@
+"""Ingest stores what the edge journaled, whatever text a sender put in a token."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from control.api.context import AppContext
+from control.db.models import Click
+from control.ingest import Ingestor
+from control.keys import active_key, key_secret
+from edge import token
+from edge.record import encode_record
+from tests.webhookkit import ctx, tenant
+
+__all__ = ["ctx"]  # the fixture, imported for pytest
+
+
+def journaled(click_id: int, netloc: str, raw: bytes, user_agent: bytes = b"ua") -> bytes:
+    """One journal record, as edge/app.py writes it."""
+    fields = (click_id.to_bytes(16, "big"), 1_000, 302, b"GET", b"click.test", "192.0.2.1")
+    return encode_record((*fields, user_agent, b"", b"", b"", netloc, raw))
+
+
+def test_nul_in_a_token_is_stored_as_a_replacement_and_spares_the_batch(
+    ctx: AppContext,
+) -> None:
+    # The API refuses NUL, but a sender's own minter (or an older release) may sign one;
+    # PostgreSQL refuses NUL in text, and one such click used to fail every batch it was in.
+    tenant_id, _ = tenant(ctx)
+    with ctx.sessions() as session:
+        key = active_key(session, tenant_id)
+        secret = key_secret(ctx.sealer, key)
+    records = []
+    for n, (message, recipient, tags) in enumerate(
+        [("a\x00b", "ref\x00x", ("k:\x00v",)), ("plain", "r", ("news",))]
+    ):
+        path = token.mint(
+            key.id, secret, "https://shop.example/p", message_id=message, recipient=recipient,
+            tags=tags,
+        )  # fmt: skip
+        opened = token.open_token(path, {key.id: secret})
+        assert opened is not None
+        records.append(journaled(n + 1, opened.netloc, opened.raw))
+    ingestor = Ingestor(ctx.sealer, ctx.enricher)
+    with ctx.sessions.begin() as session:
+        result = ingestor.ingest(session, "edge-1", records)
+    assert (result.inserted, result.rejected) == (2, [])
+    with ctx.sessions() as session:
+        stored = session.execute(
+            select(Click.message_id, Click.recipient, Click.tags).order_by(Click.click_id)
+        ).all()
+    assert [tuple(row) for row in stored] == [
+        ("a\ufffdb", "ref\ufffdx", ["k:\ufffdv"]),
+        ("plain", "r", ["news"]),
+    ]
