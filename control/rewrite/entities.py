@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from html import unescape
 from html.entities import html5
 from typing import Final
 
@@ -36,23 +35,54 @@ def decode_attribute(value: str) -> str:
         return value
     if value.count("&") == value.count("&amp;"):
         return value.replace("&amp;", "&")  # the common case: only escaped query separators
-    return _CHARREF.sub(_replace, value)
+    return _CHARREF.sub(_in_attribute, value)
 
 
-def _replace(match: re.Match[str]) -> str:
+def decode_text(value: str) -> str:
+    """Decode character references once, as in text content (a link's visible text)."""
+    return _CHARREF.sub(_in_text, value) if "&" in value else value
+
+
+def _in_attribute(match: re.Match[str]) -> str:
+    return _replace(match, True)
+
+
+def _in_text(match: re.Match[str]) -> str:
+    return _replace(match, False)
+
+
+def _replace(match: re.Match[str], attribute: bool) -> str:
     name = match.group(1)
     if name is None:
-        return unescape(match.group())  # numeric: html.unescape has the spec's fix-ups
+        return _numeric(match.group())
     if match.group(2) and name + ";" in html5:
         return html5[name + ";"]
     # Longest legacy name that prefixes the reference, as the tokenizer would consume it.
     for length in range(min(len(name), _LEGACY_MAX), 1, -1):
         if name[:length] in html5:
             following = name[length : length + 1] or _char_after(match)
-            if following == "=" or (following.isascii() and following.isalnum()):
+            if attribute and (following == "=" or (following.isascii() and following.isalnum())):
                 return match.group()  # historical attribute rule: leave it literal
             return html5[name[:length]] + match.group()[length + 1 :]
     return match.group()
+
+
+def _numeric(reference: str) -> str:
+    """ "&#65;" or "&#x41;" as the tokenizer decodes it (html.unescape would drop U+0001
+    where browsers keep it, and raise on more than 4300 digits)."""
+    hexadecimal = reference[2] in "xX"
+    digits = reference[3 if hexadecimal else 2 :].rstrip(";").lstrip("0")
+    if len(digits) > 8:
+        return "\ufffd"  # far beyond U+10FFFF
+    code = int(digits or "0", 16 if hexadecimal else 10)
+    if code == 0 or code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+        return "\ufffd"
+    if 0x80 <= code <= 0x9F:  # the spec's windows-1252 table; its five holes stay as is
+        try:
+            return bytes((code,)).decode("cp1252")
+        except UnicodeDecodeError:
+            pass
+    return chr(code)
 
 
 def _char_after(match: re.Match[str]) -> str:

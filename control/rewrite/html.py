@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from html import unescape
 from typing import Final
 
-from control.rewrite.entities import decode_attribute, encode_attribute
+from control.rewrite.entities import decode_attribute, decode_text, encode_attribute
 from control.rewrite.model import LOCATION_HTML, SKIP_OPT_OUT, SKIP_VISIBLE_URL
 from control.rewrite.scan import (
     DOUBLE_QUOTED,
@@ -31,10 +30,15 @@ _A_CONTENT_END = re.compile(rf"</?[Aa](?=[{WS}/>])")
 # The usual content of an <a>: tags and whitespace around at most one run of text (an
 # image, "Shop now", "<span>example.com</span>"), read with one regex call. The content
 # ends at </a>, or at the next <a>, which closes it.
-_TAGS_OR_WS: Final = rf"(?:[{WS}]++|<(?!/?[Aa][{WS}/>])[^>]*+>)*+"
+# A tag here holds no "<": otherwise "<<a href=...>" would read as one tag, the content
+# would run on past the next link, and a page of such links would take quadratic time.
+# Content with a "<" inside a tag goes the slower way, _several_runs.
+_TAGS_OR_WS: Final = rf"(?:[{WS}]++|<(?!/?[Aa][{WS}/>])[^<>]*+>)*+"
 _ONE_TEXT_RUN = re.compile(rf"{_TAGS_OR_WS}([^<]*+){_TAGS_OR_WS}(?=</?[Aa][{WS}/>]|\Z)")
 _ANY_TAG = re.compile(r"<[^>]*>?")
 _WS_CHARS: Final = "\t\n\f\r "
+# A class list splits on HTML whitespace only (str.split would also split on U+00A0).
+_WS_TO_SPACE: Final = str.maketrans("\t\n\f\r", "    ")
 
 _OUR_NO_TRACK: Final = "data-clickgate-no-track"
 _OUR_TAGS: Final = "data-clickgate-tags"
@@ -65,8 +69,9 @@ def rewrite_html(html: str, session: LinkSession, *, enabled: bool) -> str:
         name_start, name_end = tag.span(LINK)
         # Every marker name contains "track" or "tags"; most tags have neither, and the
         # scan already found their href.
+        # A class written with a character reference ("un&#116;racked") is read there too.
         lowered = html[name_end:tag_end].lower()
-        if "track" in lowered or "tags" in lowered:
+        if "track" in lowered or "tags" in lowered or "&#" in lowered:
             edits = _marked_tag(
                 html, name_end, tag_end, name_end - name_start == 1, session, enabled
             )
@@ -92,7 +97,7 @@ def rewrite_html(html: str, session: LinkSession, *, enabled: bool) -> str:
             run = one_text_run(html, tag_end)
             text = _several_runs(html, tag_end) if run is None else run.group(1)
             if "&" in text:
-                text = unescape(text)
+                text = decode_text(text)
             if looks_like_url(text.strip()):
                 reason = SKIP_VISIBLE_URL
         tracked = add(found, LOCATION_HTML, reason, url, enabled)
@@ -161,7 +166,8 @@ def _marked_tag(
         if name == "href":
             href = href or attr  # browsers keep the first of duplicate attributes
         elif name == "class":
-            opt_out = opt_out or "untracked" in decode_attribute(_value(attr)).lower().split()
+            classes = decode_attribute(_value(attr)).lower().translate(_WS_TO_SPACE).split(" ")
+            opt_out = opt_out or "untracked" in classes
         elif name in _OTHER_NO_TRACK:
             opt_out = True
         elif name == _OUR_NO_TRACK:
@@ -232,7 +238,7 @@ def _visible_text(html: str, start: int) -> str:
     simple = _ONE_TEXT_RUN.match(html, start)
     content = _several_runs(html, start) if simple is None else simple.group(1)
     if "&" in content:
-        content = unescape(content)
+        content = decode_text(content)
     return content.strip()
 
 

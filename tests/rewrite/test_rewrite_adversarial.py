@@ -24,6 +24,7 @@ HOSTILE_HTML = {
     "placeholder openers": '<a href="https://e.com/' + "{{*|[[{%%%" * N + '">x</a>',
     "long url": '<a href="https://e.com/' + "a/" * N + '">x</a>',
     "angle soup": "<<<!<?</" * N,
+    "stray angle before links": "<<a href=https://e.com/x>" * (N // 2),
     "attribute soup": "<p " + "a=b='c' d=\"e\" " * N + ">",
 }
 HOSTILE_TEXT = {

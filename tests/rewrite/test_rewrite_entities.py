@@ -30,6 +30,10 @@ from control.rewrite.entities import decode_attribute, encode_attribute
         ("&#38;&#x26;&#X26", "&&&"),
         ("&#0;", "\ufffd"),
         ("&#x110000;", "\ufffd"),
+        ("&#" + "1" * 5000 + ";", "\ufffd"),  # more digits than int() takes
+        ("&#x00000041;&#xD800;", "A\ufffd"),
+        ("&#1;&#x7f;&#xFFFE;&#13;", "\x01\x7f\ufffe\r"),  # kept, as browsers keep them
+        ("&#x80;&#150;&#x81;", "\u20ac\u2013\x81"),  # the windows-1252 table, and a hole
         ("&#;&#x;&;& &bogus;", "&#;&#x;&;& &bogus;"),
         ("no references", "no references"),
     ],

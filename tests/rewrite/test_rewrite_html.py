@@ -250,6 +250,8 @@ def test_placeholders_stay_untouched(href: str) -> None:
         "https://example.com/?q=José",
         "https://example.com/line\nbreak",
         "https://example.com/#a#b",
+        "https://example.com:" + "1" * 5000 + "/",  # more digits than int() takes
+        "https://example.com/a&#1;b",  # a control character: kept, as browsers keep it
     ],
 )
 def test_malformed_links_stay_untouched(href: str) -> None:
@@ -315,6 +317,12 @@ def test_other_vendors_opt_outs_are_honoured_and_kept(attribute: str) -> None:
 
 def test_a_class_that_only_contains_the_word_is_not_an_opt_out() -> None:
     assert reasons(rewrite('<a class="untracked-ish" href="https://example.com/x">x</a>')) == [None]
+
+
+def test_a_class_list_is_read_as_a_browser_reads_it() -> None:
+    # Decoded first ("un&#116;racked" is "untracked"), split on HTML whitespace only.
+    assert reasons(rewrite('<a class="un&#116;racked" href="https://e.com/x">x</a>')) == ["opt_out"]
+    assert reasons(rewrite('<a class="btn\u00a0untracked" href="https://e.com/x">x</a>')) == [None]
 
 
 @pytest.mark.parametrize(
@@ -411,6 +419,17 @@ def test_visible_url_text_keeps_a_link_untracked(content: str) -> None:
 )
 def test_ordinary_link_text_is_tracked(content: str) -> None:
     assert reasons(rewrite(f'<a href="https://example.com/x">{content}</a>')) == [None]
+
+
+def test_visible_text_ends_at_the_next_link() -> None:
+    # The first link's text is "<" alone, not the next link's "example.com".
+    html = '<a href="https://e.com/a"><<a href="https://e.com/b">example.com</a>'
+    assert reasons(rewrite(html)) == [None, "visible_url"]
+
+
+def test_huge_numeric_references_in_link_text_do_not_fail_the_message() -> None:
+    result = rewrite('<a href="https://e.com/">&#' + "1" * 5000 + ";</a>")
+    assert reasons(result) == [None]
 
 
 def test_visible_text_only_applies_to_anchors() -> None:
