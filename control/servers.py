@@ -33,7 +33,9 @@ def serve_edge(settings: EdgeSettings) -> None:
         # Workers learn their config from the agent through the sealed snapshot file; with
         # no configured key, a per-run key that never touches the disk seals it.
         os.environ["CLICKGATE_EDGE_SNAPSHOT_KEY"] = new_key_text()
-    agent = subprocess.Popen([sys.executable, "-m", "edge.agent"])
+    # SIGTERM stays blocked (pending, not lost) in the agent until its handler is in place:
+    # a stop in the second it spends importing would otherwise kill it before it ships.
+    agent = subprocess.Popen([sys.executable, "-m", "edge.agent"], preexec_fn=_block_sigterm)
     try:
         _granian_edge(settings)
     finally:
@@ -44,6 +46,10 @@ def serve_edge(settings: EdgeSettings) -> None:
         except subprocess.TimeoutExpired:
             agent.kill()
             agent.wait()
+
+
+def _block_sigterm() -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # inherited across exec
 
 
 def _granian_edge(settings: EdgeSettings) -> None:

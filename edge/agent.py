@@ -155,6 +155,8 @@ async def run(settings: EdgeSettings) -> None:
     state = AgentState(settings)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    # `clickgate edge` starts us with SIGTERM blocked, so a stop during start-up waited.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     channel = grpc.aio.insecure_channel(
         settings.control_grpc, options=[("grpc.keepalive_time_ms", 20000)]
     )

@@ -89,7 +89,10 @@ class Journal:
         self.bytes_trimmed = 0
         self.retired: deque[tuple[int, mmap.mmap]] = deque()
         self._buf = bytearray()
-        self.active_seq = (existing[-1] + 1) if existing else 1
+        # Never below the shipped cursor: once the agent has shipped a dead worker's slot
+        # it commits (last + 1, 0) and deletes every segment, and a writer starting again
+        # at 1 would write where the reader never looks (and a later commit deletes).
+        self.active_seq = max(existing[-1] + 1 if existing else 1, read_cursor(slot).seq)
         self._fd, self._map = self._open(self.active_seq)
         self._segment_size = 0
 
@@ -243,8 +246,14 @@ class JournalReader:
     def read_batch(self, max_records: int, max_bytes: int = 4 << 20) -> Batch:
         """Whole records after the cursor, up to max_records or about max_bytes."""
         records: list[bytes] = []
+        every = list_segments(self.slot)
+        if every and every[0] < self.cursor.seq:
+            # commit() deletes every segment below the cursor, so one below it was written
+            # after: by a release whose writer restarted at 1. Read it again rather than
+            # lose it (a re-shipped click is a duplicate ingest ignores).
+            self.cursor = Position(every[0], 0)
         pos = self.cursor
-        segments = self._segments_from(pos.seq)
+        segments = [s for s in every if s >= pos.seq]
         alive = slot_alive(self.slot) if segments else False
         for i, seq in enumerate(segments):
             finished = i + 1 < len(segments) or not alive
@@ -292,9 +301,6 @@ class JournalReader:
     def bytes_on_disk(self) -> int:
         return sum((self.slot / segment_name(s)).stat().st_size for s in list_segments(self.slot))
 
-    def _segments_from(self, seq: int) -> list[int]:
-        return [s for s in list_segments(self.slot) if s >= seq]
-
     def _scan(
         self, seq: int, offset: int, max_bytes: int, max_records: int, finished: bool = True
     ) -> tuple[list[tuple[bytes, int]], bool]:
@@ -335,9 +341,14 @@ class JournalReader:
         return items, False
 
     def _load_cursor(self) -> Position:
-        try:
-            seq, offset = (self.slot / "cursor").read_text().split()
-            return Position(int(seq), int(offset))
-        except (FileNotFoundError, ValueError):
-            first = list_segments(self.slot)
-            return Position(first[0] if first else 1, 0)
+        return read_cursor(self.slot)
+
+
+def read_cursor(slot: Path) -> Position:
+    """The slot's committed cursor; without one, the start of its first segment."""
+    try:
+        seq, offset = (slot / "cursor").read_text().split()
+        return Position(int(seq), int(offset))
+    except (FileNotFoundError, ValueError):
+        first = list_segments(slot)
+        return Position(first[0] if first else 1, 0)

@@ -71,6 +71,34 @@ def test_restart_resumes_after_committed_cursor(tmp_path: Path) -> None:
     assert numbers(rest) == list(range(4, 11))
 
 
+def test_a_worker_restarted_on_a_fully_shipped_slot_writes_where_the_reader_looks(
+    tmp_path: Path,
+) -> None:
+    journal, reader, lock_fd = open_journal(tmp_path)
+    for n in range(5):
+        journal.append(record(n))
+    os.close(journal.active_fd)
+    os.close(lock_fd)  # the worker exits; the agent ships its slot and deletes every segment
+    batch = reader.read_batch(100)
+    reader.commit(batch.end)
+    assert (numbers(batch.records), list_segments(journal.slot)) == (list(range(5)), [])
+    journal2, fresh_reader, _ = open_journal(tmp_path)
+    assert journal2.slot == journal.slot
+    for n in range(5, 12):
+        journal2.append(record(n))
+    assert numbers(reader.read_batch(100).records) == list(range(5, 12))
+    assert numbers(fresh_reader.read_batch(100).records) == list(range(5, 12))
+
+
+def test_segments_below_the_cursor_are_shipped_again_not_lost(tmp_path: Path) -> None:
+    # What an earlier release left: its writer restarted at segment 1 under a cursor at 3.
+    journal, _, _ = open_journal(tmp_path)
+    for n in range(3):
+        journal.append(record(n))
+    (journal.slot / "cursor").write_text("3 0\n")
+    assert numbers(JournalReader(journal.slot, ShipStats()).read_batch(100).records) == [0, 1, 2]
+
+
 def test_a_live_slot_is_never_shared(tmp_path: Path) -> None:
     first, _, _ = open_journal(tmp_path)
     second, _, _ = open_journal(tmp_path)

@@ -143,3 +143,26 @@ def test_batch_with_a_malformed_click_stores_the_others(cluster: Cluster) -> Non
     assert [(r.index, r.reason) for r in reply.rejected] == [(1, "malformed"), (2, "bad_token")]
     assert (again.inserted, again.duplicates) == (0, 2)
     assert len(cluster.clicks("m-batch")) == 2
+
+
+def test_clicks_after_a_restart_are_shipped_too(cluster: Cluster) -> None:
+    # SIGTERM leaves the slot fully shipped (its segments deleted, the cursor past them);
+    # the next worker on that slot must write where the agent reads, restart after restart,
+    # and an agent stopped while still starting must drain all the same.
+    cluster.bootstrap()
+    cluster.start_control()
+    tracked = cluster.mint("https://example.com/again", message_id="m-again")
+    path = tracked.split(f":{cluster.edge_port}", 1)[1]
+    host = {"Host": f"localhost:{cluster.edge_port}"}
+    for run in range(3):
+        cluster.start_edge()
+        with httpx.Client(base_url=cluster.edge_url, headers=host) as client:
+            for n in range(5):
+                agent = {"User-Agent": f"run{run}/{n}"}
+                assert client.get(path, headers=agent).status_code == 302
+        assert cluster.stop("edge", signal.SIGTERM) == 0
+    expected = {f"run{run}/{n}" for run in range(3) for n in range(5)}
+    cluster.start_edge()  # what a drain could not ship in its grace ships now
+    wait_until(
+        lambda: {c["user_agent"] for c in cluster.clicks("m-again")} == expected, 30, "clicks"
+    )
