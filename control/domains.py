@@ -59,6 +59,17 @@ def domain_for(session: Session, tenant_id: int, name: str | None) -> Domain:
     return domain
 
 
+class DomainNotReady(LookupError):
+    """A customer click domain that edges do not serve yet (CNAME not seen)."""
+
+
+def served(domain: Domain) -> Domain:
+    """The domain, if edges serve it: links on a custom domain still pending would 404."""
+    if domain.custom and domain.verified_ms is None:
+        raise DomainNotReady(f"click domain {domain.name!r} is not verified yet (see its CNAME)")
+    return domain
+
+
 def register_domain(
     session: Session, tenant_id: int, name: str, https_only: bool = False
 ) -> Domain:

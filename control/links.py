@@ -6,18 +6,19 @@ import msgspec
 from blake3 import blake3
 from sqlalchemy.orm import Session
 
-from control.domains import domain_for
+from control.domains import domain_for, served
+from control.fields import MessageId, Name, Recipient, Tags
 from control.keys import active_key, key_secret
 from control.settings import ControlSettings
 from edge import token
 
 
-class LinkRequest(msgspec.Struct, kw_only=True):
+class LinkRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     url: str
-    message_id: str | None = None
-    recipient: str | None = None
-    tags: list[str] = []
-    domain: str | None = None
+    message_id: MessageId | None = None
+    recipient: Recipient | None = None
+    tags: Tags = []
+    domain: Name | None = None
 
 
 class LinkResponse(msgspec.Struct, kw_only=True):
@@ -32,9 +33,10 @@ class LinkResponse(msgspec.Struct, kw_only=True):
 def mint_link(
     session: Session, settings: ControlSettings, tenant_id: int, req: LinkRequest, sent_at: int
 ) -> LinkResponse:
-    """Raise token.TokenError for a destination that cannot be tracked."""
+    """Raise token.TokenError for a destination that cannot be tracked, DomainNotReady
+    for a custom domain whose CNAME is not seen yet."""
     token.check_destination(req.url)
-    domain = domain_for(session, tenant_id, req.domain)
+    domain = served(domain_for(session, tenant_id, req.domain))
     key = active_key(session, tenant_id)
     path = token.mint(
         key.id,

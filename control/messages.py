@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Final
+from typing import Final
 
 import msgspec
 from sqlalchemy import select, update
@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from control.clock import now_ms
 from control.db.models import Domain, Message, Stream
-from control.domains import domain_for, tenant_domain
+from control.domains import domain_for, served, tenant_domain
+from control.fields import MessageId, Name, Recipient, Tags
 from control.keys import active_key, key_secret
 from control.links import recipient_ref
 from control.rewrite import LinkReport, Minter, RewriteOptions, rewrite_message
@@ -29,16 +30,13 @@ MAX_REQUEST_BYTES: Final = 32 * 1024 * 1024
 
 _LOCATIONS: Final = {"html": token.LOCATION_HTML, "text": token.LOCATION_TEXT}
 
-# Tags travel in every tracked link's token: keep them few and short so URLs stay short.
-Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-
 
 class RewriteRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    message_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    recipient: str | None = None  # only an opaque reference (hash) goes into the links
-    tags: Annotated[list[Tag], msgspec.Meta(max_length=20)] = []
-    stream: str | None = None  # None: the tenant's default stream
-    domain: str | None = None  # None: the stream's domain, else the tenant's default
+    message_id: MessageId
+    recipient: Recipient | None = None  # only an opaque reference (hash) goes into the links
+    tags: Tags = []
+    stream: Name | None = None  # None: the tenant's default stream
+    domain: Name | None = None  # None: the stream's domain, else the tenant's default
     track_links: TrackLinks | None = None  # None: the stream's mode
     url_params: dict[str, str] | None = None  # merged over the stream's
     html: str | None = None
@@ -57,10 +55,6 @@ class RewriteResponse(msgspec.Struct, kw_only=True):
 
 class BodyTooLarge(ValueError):
     """An html or text body over MAX_BODY_BYTES."""
-
-
-class DomainNotReady(LookupError):
-    """A customer click domain that edges do not serve yet (CNAME not seen)."""
 
 
 class Plan(msgspec.Struct):
@@ -171,9 +165,7 @@ def message_domain(session: Session, tenant_id: int, name: str | None, stream: S
             raise Conflict(
                 f"stream {stream.name!r} uses click domain {stream.domain!r}, which is gone"
             ) from None
-    if domain.custom and domain.verified_ms is None:  # links on it would not resolve yet
-        raise DomainNotReady(f"click domain {domain.name!r} is not verified yet (see its CNAME)")
-    return domain
+    return served(domain)
 
 
 def make_minter(

@@ -10,9 +10,10 @@ memory, and a restarted edge waits for the control plane before it is ready.
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote
 
 from clickgate.v1 import config_pb2
 
@@ -21,6 +22,7 @@ from edge.token import KEY_LEN, TAG_LEN, Opened
 
 USABLE_KEY_STATES = frozenset({"verify-only", "active", "retired"})
 SNAPSHOT_CONTEXT = b"clickgate-edge-snapshot-v1"
+_AUTHORITY_END = re.compile(r"[/?#\\]")
 
 
 class ConfigError(ValueError):
@@ -47,13 +49,18 @@ class TenantRevocations:
 
 
 def destination_host(opened: Opened) -> str:
-    if opened.netloc:
-        return (
-            opened.netloc.rpartition(":")[0].lower()
-            if ":" in opened.netloc
-            else opened.netloc.lower()
-        )
-    return (urlsplit(opened.url).hostname or "").lower()
+    """The host a browser goes to, as host revocations store it: lower case, no port, no
+    trailing dot. Never raises: it runs on the request path."""
+    netloc = opened.netloc
+    if not netloc:  # the general form: the whole URL is in the token
+        rest = opened.url.partition("://")[2]
+        # Browsers end the authority at "\" too (http and https), and drop userinfo.
+        netloc = _AUTHORITY_END.split(rest, 1)[0].rpartition("@")[2]
+    if netloc.startswith("["):
+        host = netloc[: netloc.find("]") + 1] or netloc  # an IPv6 literal, with its brackets
+    else:
+        host = netloc.partition(":")[0]
+    return unquote(host).lower().rstrip(".")
 
 
 class EdgeConfig:

@@ -28,7 +28,9 @@ class EdgeSettings(msgspec.Struct, kw_only=True, frozen=True):
     edge_id: str = ""  # defaults to the host name
     data_dir: str = "var/edge"
     trusted_proxies: list[str] = []  # CIDRs whose X-Forwarded-For is believed
-    max_path: int = 20000  # longest request path we look at; tracked links of 16 KB fit
+    # Longest request path looked at: a token to the longest destination the minter takes
+    # (16 KB), with the longest message id, tags and recipient the API takes, is ~26 KB.
+    max_path: int = 32768
     journal_segment_bytes: int = 8 << 20
     journal_max_bytes: int = 1 << 30
     journal_max_age: float = 7 * 86400.0  # seconds an unshipped click is kept

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge import token
+from edge.config import TenantRevocations
 from edge.record import decode_record
 from tests.edgekit import (
     KEY,
@@ -92,13 +93,18 @@ def test_other_methods_get_405_never_a_redirect(tmp_path: Path) -> None:
         assert response.headers["allow"] == "GET, HEAD"
 
 
-def test_16kb_tracked_link_works_and_longer_paths_are_refused(tmp_path: Path) -> None:
-    app = app_for(make_state(tmp_path, max_path=20000))
-    long_url = "https://example.com/?q=" + "x" * 12000
-    path = "/" + token.mint(KEY_ID, KEY, long_url)
-    assert len(path) > 16000
-    assert call(app, path).headers["location"] == long_url
-    assert call(app, "/" + "A" * 20001).status == 404
+def test_the_longest_link_the_api_mints_works_and_longer_paths_are_refused(
+    tmp_path: Path,
+) -> None:
+    state = make_state(tmp_path)  # the default CLICKGATE_EDGE_MAX_PATH
+    app = app_for(state)
+    longest = "https://example.com/?q=" + "x" * (token.MAX_URL_LEN - 23)
+    path = "/" + token.mint(
+        KEY_ID, KEY, longest, message_id="m" * 200, tags=("t" * 128,) * 20, recipient="r" * 64
+    )  # the limits of POST /v1/links and /v1/messages/rewrite
+    assert len(longest) == token.MAX_URL_LEN
+    assert call(app, path).headers["location"] == longest
+    assert call(app, "/" + "A" * (state.settings.max_path + 1)).status == 404
 
 
 def test_probes(tmp_path: Path) -> None:
@@ -192,3 +198,25 @@ def test_location_is_always_a_safe_http_url(rest: str) -> None:
     assert location == url
     assert not any(c in location for c in "\r\n\x00 ")
     assert location.startswith(("http://", "https://"))
+
+
+@pytest.mark.parametrize(
+    ("url", "blocked"),
+    [
+        ("https://evil.example/x", True),
+        ("https://EVIL.example:8443/x", True),
+        ("https://evil.example./x", True),  # the same host to a browser
+        ("https://evil%2Eexample/x", True),  # browsers decode the host
+        ("https://evil.example\\@good.example/x", True),  # "\" ends the authority
+        ("https://user@evil.example/x", True),
+        ("https://good.example/evil.example", False),
+        ("https://[::1/x", False),  # unparseable to urlsplit: a plain answer, not a 500
+        ("https://[2001:db8::1]:8443/x", False),
+    ],
+)
+def test_a_host_revocation_matches_the_host_a_browser_would_visit(url: str, blocked: bool) -> None:
+    revocations = TenantRevocations()
+    revocations.hosts.add("evil.example")
+    opened = token.open_token(token.mint(KEY_ID, KEY, url), {KEY_ID: KEY})
+    assert opened is not None
+    assert revocations.blocks(opened) is blocked

@@ -266,6 +266,10 @@ def test_webhooks_api(ctx: AppContext, receiver: Receiver) -> None:
             {"url": "https://x/", "headers": {"webhook-id": "x"}},
             {"url": "https://x/", "headers": {"x-a": "1\r\nx-b: 2"}},
             {"url": "https://x/", "nope": 1},
+            {"url": "https://x:99999/"},
+            {"url": "https://x/", "headers": {"Content-Type": "text/plain"}},
+            {"url": "https://x/", "headers": {"x b": "1"}},
+            {"url": "https://x/", "headers": {"x-a": "\u20ac"}},
         ):
             response = client.post("/v1/webhooks", json=bad, headers=auth)
             assert response.status_code == 400, (bad, response.text)

@@ -184,3 +184,8 @@ def test_a_dribbling_receiver_is_cut_off_at_twice_the_timeout(dribbler: int) -> 
     outcome = post(url, b"{}", [new_secret()], "msg_1", 0, {}, 0.5, allow_private=True)
     assert outcome == Outcome(0, "no complete answer within 1 s")
     assert time.monotonic() - start < 2.0  # unbounded, it would take 11 s
+
+
+def test_an_invalid_port_stored_earlier_is_a_failed_attempt_not_a_crash() -> None:
+    outcome = post("http://10.0.0.1:99999/hook", b"{}", ["whsec_" + "A" * 32], "m", 1, {}, 1, True)
+    assert (outcome.status, outcome.error) == (0, "url has an invalid port")

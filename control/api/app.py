@@ -27,7 +27,7 @@ from control.api.domains import (
     show_domain,
     update_domain,
 )
-from control.api.errors import handle_http, handle_unexpected
+from control.api.errors import BAD_VALUES, handle_bad_value, handle_http, handle_unexpected
 from control.api.keys import (
     create_revocation,
     list_keys,
@@ -140,7 +140,11 @@ def build_app(ctx: AppContext, with_grpc: bool = True) -> Litestar:
             "ctx": Provide(lambda: ctx, use_cache=True, sync_to_thread=False),
             "tenant_id": Provide(tenant_from_request, sync_to_thread=True),
         },
-        exception_handlers={HTTPException: handle_http, Exception: handle_unexpected},
+        exception_handlers={
+            HTTPException: handle_http,
+            **{bad: handle_bad_value for bad in BAD_VALUES},
+            Exception: handle_unexpected,
+        },
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="clickgate",

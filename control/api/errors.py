@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import DataError
 
 log = logging.getLogger("clickgate.control.api")
 
@@ -51,6 +52,26 @@ def handle_http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
         ]
         message = "; ".join(d for d in details if d) or message
     return error_body(status, CODES.get(status, "error"), message)
+
+
+def handle_bad_value(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A value the database cannot hold, caught where it was about to be stored or compared.
+
+    The endpoints check what they know of; this is the net under them, so such input is a
+    400 and nothing is half-written (the transaction rolls back): PostgreSQL refuses NUL in
+    text and invalid Unicode (DataError), SQLite integers beyond 64 bits (OverflowError).
+    """
+    if isinstance(exc, UnicodeDecodeError):
+        return error_body(400, "bad_request", "request body is not valid UTF-8")
+    if isinstance(exc, OverflowError):
+        message = "a number in the request is out of range (at most 64 bits)"
+    else:
+        message = "a value in the request cannot be stored (a NUL character or invalid text?)"
+    log.info("refused a value: %s", exc.__class__.__name__)
+    return error_body(400, "invalid_value", message)
+
+
+BAD_VALUES = (DataError, OverflowError, UnicodeDecodeError)
 
 
 def handle_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

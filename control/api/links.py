@@ -7,6 +7,7 @@ from litestar import post
 from control.api.context import Ctx, TenantId
 from control.api.errors import ApiError
 from control.clock import now_ms
+from control.domains import DomainNotReady
 from control.keys import NoSigningKey
 from control.links import LinkRequest, LinkResponse, mint_link
 from control.tenants import NotFound
@@ -23,5 +24,7 @@ def create_link(data: LinkRequest, tenant_id: TenantId, ctx: Ctx) -> LinkRespons
         raise ApiError(400, "invalid_url", str(exc)) from None
     except NotFound as exc:
         raise ApiError(404, "not_found", str(exc)) from None
+    except DomainNotReady as exc:
+        raise ApiError(409, "domain_not_ready", str(exc)) from None
     except NoSigningKey as exc:
         raise ApiError(409, "no_signing_key", str(exc)) from None

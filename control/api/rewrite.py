@@ -6,11 +6,11 @@ from litestar import post
 
 from control.api.context import Ctx, TenantId
 from control.api.errors import ApiError
+from control.domains import DomainNotReady
 from control.keys import NoSigningKey
 from control.messages import (
     MAX_REQUEST_BYTES,
     BodyTooLarge,
-    DomainNotReady,
     RewriteRequest,
     RewriteResponse,
     rewrite,

@@ -14,6 +14,10 @@ from control.webhooks.signing import signed_headers
 from control.webhooks.ssrf import Refused, resolve
 
 USER_AGENT = "clickgate-webhooks/1"
+_OURS = frozenset(
+    {"content-type", "content-length", "host", "user-agent"}
+    | {"webhook-id", "webhook-timestamp", "webhook-signature"}
+)
 _TLS = ssl.create_default_context()
 
 
@@ -76,15 +80,18 @@ def post(
     parts = urlsplit(url)
     host = parts.hostname or ""
     https = parts.scheme == "https"
-    port = parts.port or (443 if https else 80)
     try:
+        port = parts.port or (443 if https else 80)
         address = resolve(host, port, allow_private)[0]
     except Refused as exc:
         return Outcome(0, str(exc)[:500])
+    except ValueError:  # stored before endpoints checked their port
+        return Outcome(0, "url has an invalid port")
     cls = _PinnedHTTPS if https else _PinnedHTTP
     conn = cls(host, port, address, timeout)
     headers = {
-        **extra_headers,
+        # Ours win, whatever the case of an endpoint's header stored before they were refused.
+        **{k: v for k, v in extra_headers.items() if k.lower() not in _OURS},
         "content-type": "application/json",
         "user-agent": USER_AGENT,
         **signed_headers(secrets, msg_id, timestamp, body),

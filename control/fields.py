@@ -1,0 +1,36 @@
+"""Field types shared by request bodies: what an identifier stored or signed may hold.
+
+NUL is refused everywhere (PostgreSQL cannot store it in text, and a NUL in a signed
+token would reach the database at every click). A message id also may not hold "/":
+it is looked up in URL paths (GET /v1/messages/{id}/clicks), where a slash cannot be.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+MessageId = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\x00/]*$",
+        description="Your id for the message: 1 to 200 characters, no '/' and no NUL.",
+    ),
+]
+# Tags travel in every tracked link's token: keep them few and short so URLs stay short.
+Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^\x00]*$")]
+Tags = Annotated[list[Tag], msgspec.Meta(max_length=20)]
+Recipient = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=320,
+        pattern=r"^[^\x00]*$",
+        description="An email address (hashed before it goes into a link) or your own "
+        "opaque reference (at most 64 characters are kept).",
+    ),
+]
+# A click domain or stream name given in a body; looked up, never stored as given.
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=253, pattern=r"^[^\x00]*$")]
