@@ -14,6 +14,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from control.api import clicks as clicks_api
 from control.api.app import build_app, make_context
 from control.db.migrate import upgrade
 from control.settings import ControlSettings
@@ -183,6 +184,21 @@ def test_message_timeline(api: Api) -> None:
     assert len(first["clicks"]) == 5
     rest = api.ok("/v1/messages/m2/timeline", cursor=first["next_cursor"], limit=1000)
     assert first["clicks"] + rest["clicks"] == body["clicks"]
+
+
+def test_message_clicks_say_when_they_stop_short(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    mine = sorted(
+        (s for s in api.specs if s.tenant_id == api.tenants["acme"] and s.message_id == "m2"),
+        key=lambda s: (s.time_ms, s.id),
+    )
+    whole = api.ok("/v1/messages/m2/clicks")
+    assert whole["truncated"] is False
+    assert [c["click_id"] for c in whole["clicks"]] == [f"{s.id:032x}" for s in mine]
+    assert {c["message_id"] for c in whole["clicks"]} == {"m2"}
+    monkeypatch.setattr(clicks_api, "MESSAGE_CLICKS_MAX", len(mine) - 1)
+    cut = api.ok("/v1/messages/m2/clicks")
+    assert cut["truncated"] is True
+    assert cut["clicks"] == whole["clicks"][:-1]
 
 
 def test_tenants_never_see_each_other(api: Api) -> None:

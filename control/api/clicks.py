@@ -35,6 +35,7 @@ class ClickOut(msgspec.Struct, kw_only=True):
     click_id: str
     time: str  # RFC 3339, UTC
     time_ms: int
+    message_id: str  # "" for a link minted without one
     url: str
     location: str
     link_index: int
@@ -53,9 +54,15 @@ class ClickOut(msgspec.Struct, kw_only=True):
     bot_confidence: float
 
 
+# A message's clicks come in one answer, so it is bounded; a message clicked more often
+# (a forwarded newsletter, a scanner) is read in full through GET /v1/clicks.
+MESSAGE_CLICKS_MAX = 10_000
+
+
 class MessageClicks(msgspec.Struct):
     message_id: str
     clicks: list[ClickOut]
+    truncated: bool = False  # more than MESSAGE_CLICKS_MAX clicks: these are the oldest
 
 
 def click_out(row: Click) -> ClickOut:
@@ -63,6 +70,7 @@ def click_out(row: Click) -> ClickOut:
         click_id=row.click_id,
         time=rfc3339(row.time_ms),
         time_ms=row.time_ms,
+        message_id=row.message_id,
         url=row.url,
         location=row.location,
         link_index=row.link_index,
@@ -105,6 +113,10 @@ def message_clicks(message_id: FromPath[str], tenant_id: TenantId, ctx: Ctx) -> 
             select(Click)
             .where(Click.tenant_id == tenant_id, Click.message_id == message_id)
             .order_by(Click.time_ms, Click.id)
-            .limit(10000)
+            .limit(MESSAGE_CLICKS_MAX + 1)
         ).all()
-    return MessageClicks(message_id=message_id, clicks=[click_out(r) for r in rows])
+    return MessageClicks(
+        message_id=message_id,
+        clicks=[click_out(r) for r in rows[:MESSAGE_CLICKS_MAX]],
+        truncated=len(rows) > MESSAGE_CLICKS_MAX,
+    )
