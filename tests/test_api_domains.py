@@ -11,6 +11,7 @@ from litestar.testing import TestClient
 
 from control.api.app import build_app, make_context
 from control.db.migrate import upgrade
+from control.domains import add_domain
 from control.settings import ControlSettings
 from control.tenants import create_api_key, create_tenant
 from tests.cluster import MASTER_KEY
@@ -93,3 +94,21 @@ def test_custom_domains_off_without_a_cname_target(tmp_path: Path) -> None:
         response = client.post("/v1/domains", json={"name": "z.brand.test"}, headers=h["acme"])
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "not_configured"
+
+
+def test_the_platform_domain_cannot_be_removed_by_a_tenant(tmp_path: Path) -> None:
+    settings = ControlSettings(
+        database_url=f"sqlite:///{tmp_path / 'api.db'}", master_key=MASTER_KEY, cname_target=TARGET
+    )
+    ctx = make_context(settings)
+    upgrade(ctx.engine)
+    with ctx.sessions.begin() as session:
+        tenant = create_tenant(session, ctx.sealer, "acme")
+        add_domain(session, tenant.id, "click.acme.test", default=True)
+        auth = {"Authorization": f"Bearer {create_api_key(session, tenant.id)}"}
+    with TestClient(build_app(ctx, with_grpc=False)) as client:
+        refused = client.delete("/v1/domains/click.acme.test", headers=auth)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["code"] == "platform_domain"
+        minted = client.post("/v1/links", json={"url": "https://e.example/"}, headers=auth)
+        assert minted.json()["domain"] == "click.acme.test"

@@ -167,9 +167,14 @@ def recheck_domain(name: FromPath[str], tenant_id: TenantId, ctx: Ctx) -> Domain
 
 @delete("/v1/domains/{name:str}", sync_to_thread=True, tags=["domains"])
 def delete_domain(name: FromPath[str], tenant_id: TenantId, ctx: Ctx) -> None:
-    """Stop serving the domain and renewing its certificate."""
+    """Stop serving the domain and renewing its certificate (custom domains only)."""
     try:
         with ctx.sessions.begin() as session:
+            if not tenant_domain(session, tenant_id, name).custom:
+                # Every link already sent on it would die, and the API cannot give it back.
+                raise ApiError(
+                    409, "platform_domain", "the platform's click domain is not yours to remove"
+                )
             remove_domain(session, tenant_id, name)
     except NotFound as exc:
         raise ApiError(404, "not_found", str(exc)) from None
