@@ -20,6 +20,8 @@ class ClientIP:
             return known
         try:
             ip = ipaddress.ip_address(address)
+            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+                ip = ip.ipv4_mapped  # a proxy reaching an edge bound to "::" over IPv4
             trusted = any(ip in net for net in self.networks)
         except ValueError:
             trusted = False

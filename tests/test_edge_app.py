@@ -133,8 +133,9 @@ def test_client_ip_from_trusted_proxy_only(tmp_path: Path) -> None:
     xff = [(b"x-forwarded-for", b"198.51.100.7, 127.0.0.1")]
     call(app, path, headers=xff, client=("127.0.0.1", 1))
     call(app, path, headers=xff, client=("192.0.2.1", 1))  # not a trusted proxy
+    call(app, path, headers=xff, client=("::ffff:127.0.0.1", 1))  # the proxy, on a "::" bind
     ips = [decode_record(r).ip for r in reader_for(state).read_batch(10).records]
-    assert ips == ["198.51.100.7", "192.0.2.1"]
+    assert ips == ["198.51.100.7", "192.0.2.1", "198.51.100.7"]
 
 
 def test_full_journal_still_redirects_and_counts_the_drop(tmp_path: Path) -> None:
