@@ -241,7 +241,7 @@ class JournalReader:
     def __init__(self, slot: Path, stats: ShipStats) -> None:
         self.slot = slot
         self.stats = stats
-        self.cursor = self._load_cursor()
+        self.cursor = read_cursor(slot)
 
     def read_batch(self, max_records: int, max_bytes: int = 4 << 20) -> Batch:
         """Whole records after the cursor, up to max_records or about max_bytes."""
@@ -339,9 +339,6 @@ class JournalReader:
             items.append((payload, end))
             pos = end
         return items, False
-
-    def _load_cursor(self) -> Position:
-        return read_cursor(self.slot)
 
 
 def read_cursor(slot: Path) -> Position:
