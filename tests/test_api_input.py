@@ -57,6 +57,9 @@ REFUSED: list[tuple[str, str, dict[str, Any], str]] = [
     ("POST", "/v1/messages/rewrite", rewrite(message_id="a\x00"), "message_id"),
     ("POST", "/v1/messages/rewrite", rewrite(stream="a\x00"), "stream"),
     ("POST", "/v1/messages/rewrite", rewrite(recipient="r\x00"), "recipient"),
+    ("POST", "/v1/revocations", {"kind": "tenant", "reason": "r" * 501}, "reason"),
+    ("POST", "/v1/revocations", {"kind": "tenant", "note": "x"}, "note"),
+    ("POST", "/v1/domains", {"name": "a.brand.test", "https": True}, "https"),
 ]
 
 
@@ -120,3 +123,12 @@ def test_links_on_a_custom_domain_wait_for_its_cname(api: tuple[Client, dict[str
     )
     assert response.status_code == 409, response.text
     assert response.json()["error"]["code"] == "domain_not_ready"
+
+
+def test_a_missing_body_is_named(api: tuple[Client, dict[str, str]]) -> None:
+    client, auth = api
+    response = client.post(
+        "/v1/links", content=b"", headers={**auth, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "a JSON request body is required"

@@ -17,7 +17,7 @@ from control.domains import register_domain, remove_domain, set_https_only, tena
 from control.tenants import Conflict, NotFound
 
 
-class DomainIn(msgspec.Struct, kw_only=True):
+class DomainIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     name: str
     https_only: bool = False  # once certified: plain HTTP gets a 301 to HTTPS, plus HSTS
 

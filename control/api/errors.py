@@ -45,13 +45,16 @@ def handle_http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     message = exc.detail
     if isinstance(exc, ValidationException):
         status = 400
-        details = [
-            f"{e.get('key', '')}: {e.get('message', '')}".strip(": ")
-            for e in (exc.extra or [])
-            if isinstance(e, dict)
-        ]
+        details = [_detail(e) for e in (exc.extra or []) if isinstance(e, dict)]
         message = "; ".join(d for d in details if d) or message
     return error_body(status, CODES.get(status, "error"), message)
+
+
+def _detail(error: dict[str, Any]) -> str:
+    key, message = str(error.get("key", "")), str(error.get("message", ""))
+    if message == repr(key):  # Litestar's KeyError text for a missing argument
+        return "a JSON request body is required" if key == "data" else f"{key}: required"
+    return f"{key}: {message}".strip(": ")
 
 
 def handle_bad_value(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 from litestar import delete, get, post
 from litestar.params import FromPath
@@ -64,10 +66,10 @@ def revoke_signing_key(key_id: FromPath[int], tenant_id: TenantId, ctx: Ctx) -> 
         raise ApiError(404, "not_found", str(exc)) from None
 
 
-class RevocationIn(msgspec.Struct, kw_only=True):
+class RevocationIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     kind: str  # link (value: tracked URL), message (message id), host (destination host), tenant
-    value: str = ""
-    reason: str = ""
+    value: Annotated[str, msgspec.Meta(max_length=32768, pattern=r"^[^\x00]*$")] = ""
+    reason: Annotated[str, msgspec.Meta(max_length=500, pattern=r"^[^\x00]*$")] = ""
 
 
 class RevocationOut(msgspec.Struct, kw_only=True):
