@@ -246,18 +246,22 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
 def cmd_mint(args: argparse.Namespace) -> int:
     import time
 
+    import msgspec
+
+    from control.domains import DomainNotReady
     from control.links import LinkRequest, mint_link
     from control.tenants import NotFound, find_tenant
     from edge.token import TokenError
 
     settings = load_control_settings()
     sessions = _session_factory(settings)
-    request = LinkRequest(url=args.url, message_id=args.message_id, domain=args.domain)
+    fields = {"url": args.url, "message_id": args.message_id, "domain": args.domain}
     try:
+        request = msgspec.convert(fields, LinkRequest)  # the API's checks, not just its type
         with sessions() as session:
             tenant = find_tenant(session, args.tenant)
             link = mint_link(session, settings, tenant.id, request, int(time.time()))
-    except (NotFound, TokenError) as exc:
+    except (NotFound, TokenError, DomainNotReady, msgspec.ValidationError) as exc:
         print(f"clickgate: {exc}", file=sys.stderr)
         return 1
     print(link.tracked_url)

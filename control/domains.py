@@ -118,7 +118,7 @@ def record_check(session: Session, domain: Domain, result: DnsResult, base_ms: i
     """Store a DNS check's outcome and when to look again (exponential backoff on failure)."""
     now = now_ms()
     was_served = domain.verified_ms is not None
-    domain.checked_ms, domain.dns_reason = now, result.reason
+    domain.checked_ms, domain.dns_reason = now, result.reason[:500]  # a String(500)
     if result.verified:
         domain.dns_state, domain.dns_failures = "verified", 0
         domain.verified_ms = domain.verified_ms or now

@@ -1,8 +1,7 @@
 """Field types shared by request bodies: what an identifier stored or signed may hold.
 
 NUL is refused everywhere (PostgreSQL cannot store it in text, and a NUL in a signed
-token would reach the database at every click). A message id also may not hold "/":
-it is looked up in URL paths (GET /v1/messages/{id}/clicks), where a slash cannot be.
+token would reach the database at every click).
 """
 
 from __future__ import annotations
@@ -16,10 +15,12 @@ MessageId = Annotated[
     msgspec.Meta(
         min_length=1,
         max_length=200,
-        pattern=r"^[^\x00/]*$",
-        description="Your id for the message: 1 to 200 characters, no '/' and no NUL.",
+        pattern=r"^[^\x00]*$",
+        description="Your id for the message: 1 to 200 characters, no NUL.",
     ),
 ]
+# POST /v1/links: "" (or none) mints a link that belongs to no message.
+LinkMessageId = Annotated[str, msgspec.Meta(max_length=200, pattern=r"^[^\x00]*$")]
 # Tags travel in every tracked link's token: keep them few and short so URLs stay short.
 Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^\x00]*$")]
 Tags = Annotated[list[Tag], msgspec.Meta(max_length=20)]

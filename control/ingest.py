@@ -82,7 +82,7 @@ class Ingestor:
             click.status,
             click.method.decode("latin-1")[:8],
             click.host.decode("latin-1").partition(":")[0][:253],
-            token.destination(click.netloc, body),
+            _text(token.destination(click.netloc, body)),
             _text(body.message_id)[:200],
             body.link_index,
             location,

@@ -7,7 +7,7 @@ from blake3 import blake3
 from sqlalchemy.orm import Session
 
 from control.domains import domain_for, served
-from control.fields import MessageId, Name, Recipient, Tags
+from control.fields import LinkMessageId, Name, Recipient, Tags
 from control.keys import active_key, key_secret
 from control.settings import ControlSettings
 from edge import token
@@ -15,7 +15,7 @@ from edge import token
 
 class LinkRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     url: str
-    message_id: MessageId | None = None
+    message_id: LinkMessageId | None = None
     recipient: Recipient | None = None
     tags: Tags = []
     domain: Name | None = None

@@ -20,9 +20,12 @@ class ClientIP:
             return known
         try:
             ip = ipaddress.ip_address(address)
-            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-                ip = ip.ipv4_mapped  # a proxy reaching an edge bound to "::" over IPv4
-            trusted = any(ip in net for net in self.networks)
+            # A proxy reaching an edge bound to "::" over IPv4 is ::ffff:a.b.c.d: it is in
+            # an IPv4 range as a.b.c.d, and in an IPv6 range (::ffff:0:0/96) as itself.
+            mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+            trusted = any(
+                ip in net or (mapped is not None and mapped in net) for net in self.networks
+            )
         except ValueError:
             trusted = False
         if len(self._trusted) >= _CACHE_LIMIT:

@@ -29,8 +29,9 @@ class EdgeSettings(msgspec.Struct, kw_only=True, frozen=True):
     data_dir: str = "var/edge"
     trusted_proxies: list[str] = []  # CIDRs whose X-Forwarded-For is believed
     # Longest request path looked at: a token to the longest destination the minter takes
-    # (16 KB), with the longest message id, tags and recipient the API takes, is ~26 KB.
-    max_path: int = 32768
+    # (16 KB), with the longest message id, tags and recipient the API takes, all in 4-byte
+    # UTF-8 characters, is ~37 KB (~26 KB in ASCII).
+    max_path: int = 65536
     journal_segment_bytes: int = 8 << 20
     journal_max_bytes: int = 1 << 30
     journal_max_age: float = 7 * 86400.0  # seconds an unshipped click is kept

@@ -159,6 +159,9 @@ def test_raw_pages_and_exports_agree(api: Api) -> None:
     assert [r["click_id"] for r in rows] == [c["click_id"] for c in clicks]
     assert rows[0]["browser"] == clicks[0]["client"]["browser"]
     assert json.loads(rows[0]["tags"]) == clicks[0]["tags"]
+    header = response.text.split("\r\n", 1)[0].split(",")
+    assert header[:3] == ["click_id", "time", "time_ms"] and header[-1] == "message_id"
+    assert [r["message_id"] for r in rows] == [c["message_id"] for c in clicks]
     humans = walk(api, "acme", bots="exclude")
     assert len(humans) == len([s for s in expected if not s.is_bot])
 

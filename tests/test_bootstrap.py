@@ -8,7 +8,7 @@ import pytest
 
 from control.cli import main
 from control.db.engine import make_engine, make_sessionmaker
-from control.domains import domain_for
+from control.domains import domain_for, register_domain
 from control.tenants import authenticate, find_tenant
 from tests.cluster import MASTER_KEY
 
@@ -68,3 +68,20 @@ def test_bad_bootstrap_settings_name_the_variable(
     monkeypatch.setenv(variable, value)
     assert main(["migrate"]) == 2
     assert variable in capsys.readouterr().err
+
+
+def test_mint_refuses_what_the_api_refuses_with_a_message(
+    env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate"]) == 0
+    capsys.readouterr()
+    assert main(["mint", "acme", "https://example.com/a", "--message-id", "m1"]) == 0
+    assert capsys.readouterr().out.startswith("https://click.acme.test/")
+    assert main(["mint", "acme", "https://example.com/a", "--message-id", "m" * 201]) == 1
+    assert "message_id" in capsys.readouterr().err
+    engine = make_engine(env)
+    with make_sessionmaker(engine).begin() as session:
+        register_domain(session, find_tenant(session, "acme").id, "links.brand.test")
+    engine.dispose()
+    assert main(["mint", "acme", "https://example.com/a", "--domain", "links.brand.test"]) == 1
+    assert "not verified yet" in capsys.readouterr().err

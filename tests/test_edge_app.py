@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge import token
+from edge.clientip import ClientIP
 from edge.config import TenantRevocations
 from edge.record import decode_record
 from tests.edgekit import (
@@ -96,15 +97,16 @@ def test_other_methods_get_405_never_a_redirect(tmp_path: Path) -> None:
 def test_the_longest_link_the_api_mints_works_and_longer_paths_are_refused(
     tmp_path: Path,
 ) -> None:
-    state = make_state(tmp_path)  # the default CLICKGATE_EDGE_MAX_PATH
-    app = app_for(state)
     longest = "https://example.com/?q=" + "x" * (token.MAX_URL_LEN - 23)
+    wide = "\U0001f600"  # four bytes of UTF-8 for one character of the API's limits
     path = "/" + token.mint(
-        KEY_ID, KEY, longest, message_id="m" * 200, tags=("t" * 128,) * 20, recipient="r" * 64
+        KEY_ID, KEY, longest, message_id=wide * 200, tags=(wide * 128,) * 20, recipient="r" * 64
     )  # the limits of POST /v1/links and /v1/messages/rewrite
     assert len(longest) == token.MAX_URL_LEN
+    app = app_for(make_state(tmp_path))  # the default CLICKGATE_EDGE_MAX_PATH
     assert call(app, path).headers["location"] == longest
-    assert call(app, "/" + "A" * (state.settings.max_path + 1)).status == 404
+    shorter = app_for(make_state(tmp_path / "short", max_path=len(path) - 2))
+    assert call(shorter, path).status == 404
 
 
 def test_probes(tmp_path: Path) -> None:
@@ -136,6 +138,8 @@ def test_client_ip_from_trusted_proxy_only(tmp_path: Path) -> None:
     call(app, path, headers=xff, client=("::ffff:127.0.0.1", 1))  # the proxy, on a "::" bind
     ips = [decode_record(r).ip for r in reader_for(state).read_batch(10).records]
     assert ips == ["198.51.100.7", "192.0.2.1", "198.51.100.7"]
+    mapped_range = ClientIP(["::ffff:127.0.0.0/104"])  # the same proxies, written the IPv6 way
+    assert mapped_range.is_trusted("::ffff:127.0.0.1") and not mapped_range.is_trusted("::1")
 
 
 def test_full_journal_still_redirects_and_counts_the_drop(tmp_path: Path) -> None:

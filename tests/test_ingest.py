@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+from blake3 import blake3
 from sqlalchemy import select
 
 from control.api.context import AppContext
@@ -53,3 +55,25 @@ def test_nul_in_a_token_is_stored_as_a_replacement_and_spares_the_batch(
         ("a\ufffdb", "ref\ufffdx", ["k:\ufffdv"]),
         ("plain", "r", ["news"]),
     ]
+
+
+def signed_elsewhere(key_id: int, secret: bytes, body: token.Body) -> bytes:
+    """Raw token bytes as another minter might sign them: no check of the destination."""
+    encoded = token._leb128(key_id) + msgspec.msgpack.encode(body)
+    pad = -(len(encoded) + 1 + token.TAG_LEN) % 3
+    signed = bytes((token.VERSION << 2 | pad,)) + encoded + b"\0" * pad
+    return signed + blake3(b"\n" + signed, key=secret).digest(token.TAG_LEN)
+
+
+def test_nul_in_a_destination_signed_elsewhere_spares_the_batch(ctx: AppContext) -> None:
+    tenant_id, _ = tenant(ctx)
+    with ctx.sessions() as session:
+        key = active_key(session, tenant_id)
+        secret = key_secret(ctx.sealer, key)
+    raw = signed_elsewhere(key.id, secret, token.Body(flags=0, url="https://e.example/a\x00b"))
+    assert token.verify_raw("", raw, secret)
+    with ctx.sessions.begin() as session:
+        result = Ingestor(ctx.sealer, ctx.enricher).ingest(session, "e", [journaled(1, "", raw)])
+    assert (result.inserted, result.rejected) == (1, [])
+    with ctx.sessions() as session:
+        assert session.scalars(select(Click.url)).all() == ["https://e.example/a\ufffdb"]

@@ -22,7 +22,7 @@ class DomainIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     https_only: bool = False  # once certified: plain HTTP gets a 301 to HTTPS, plus HSTS
 
 
-class DomainPatch(msgspec.Struct, kw_only=True):
+class DomainPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     https_only: bool
 
 

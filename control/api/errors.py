@@ -57,21 +57,36 @@ def _detail(error: dict[str, Any]) -> str:
     return f"{key}: {message}".strip(": ")
 
 
-def handle_bad_value(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+def handle_bad_value(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """A value the database cannot hold, caught where it was about to be stored or compared.
 
     The endpoints check what they know of; this is the net under them, so such input is a
     400 and nothing is half-written (the transaction rolls back): PostgreSQL refuses NUL in
-    text and invalid Unicode (DataError), SQLite integers beyond 64 bits (OverflowError).
+    text, text outside Unicode and numbers out of range, SQLite integers beyond 64 bits.
+    A DataError of any other kind (a value too long for its column, say) is our fault and
+    stays a 500. These are logged with their traceback either way: an OverflowError or a
+    UnicodeDecodeError could also come from a bug of ours.
     """
+    if isinstance(exc, DataError) and _sqlstate(exc) not in _INPUT_SQLSTATES:
+        return handle_unexpected(request, exc)
+    log.warning("refused a value: %s", exc.__class__.__name__, exc_info=exc)
     if isinstance(exc, UnicodeDecodeError):
         return error_body(400, "bad_request", "request body is not valid UTF-8")
     if isinstance(exc, OverflowError):
         message = "a number in the request is out of range (at most 64 bits)"
     else:
         message = "a value in the request cannot be stored (a NUL character or invalid text?)"
-    log.info("refused a value: %s", exc.__class__.__name__)
     return error_body(400, "invalid_value", message)
+
+
+# None: psycopg refused the value before sending it (NUL in text). 22021: not valid in
+# the encoding; 22P05: untranslatable character; 22003: numeric value out of range.
+_INPUT_SQLSTATES = frozenset({None, "22021", "22P05", "22003"})
+
+
+def _sqlstate(exc: DataError) -> str | None:
+    state = getattr(exc.orig, "sqlstate", None)
+    return state if isinstance(state, str) else None
 
 
 BAD_VALUES = (DataError, OverflowError, UnicodeDecodeError)

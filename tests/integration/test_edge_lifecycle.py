@@ -147,8 +147,7 @@ def test_batch_with_a_malformed_click_stores_the_others(cluster: Cluster) -> Non
 
 def test_clicks_after_a_restart_are_shipped_too(cluster: Cluster) -> None:
     # SIGTERM leaves the slot fully shipped (its segments deleted, the cursor past them);
-    # the next worker on that slot must write where the agent reads, restart after restart,
-    # and an agent stopped while still starting must drain all the same.
+    # the next worker on that slot must write where the agent reads, restart after restart.
     cluster.bootstrap()
     cluster.start_control()
     tracked = cluster.mint("https://example.com/again", message_id="m-again")

@@ -197,10 +197,12 @@ def flat_click(row: Click) -> dict[str, Any]:
     return {**out, **client, **geo}
 
 
+# message_id came later than the rest: last, so the earlier columns keep their positions.
 CSV_HEADER = [
-    *(f for f in ClickOut.__struct_fields__ if f not in ("client", "geo")),
+    *(f for f in ClickOut.__struct_fields__ if f not in ("client", "geo", "message_id")),
     *ClientOut.__struct_fields__,
     *GeoOut.__struct_fields__,
+    "message_id",
 ]
 
 HANDLERS = [
