@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -20,10 +21,31 @@ MASTER_KEY = base64.b64encode(bytes(range(32))).decode()
 SNAPSHOT_KEY = base64.b64encode(bytes(range(100, 132))).decode()
 
 
+# Ports handed out by free_port come from below the kernel's ephemeral range: a port the
+# kernel picked for us (bind to 0) could be given to an outgoing connection in the seconds
+# before our server binds it, and the server then fails to start ("Failed to bind", seen
+# in CI). Each pytest-xdist worker draws from its own slice, so workers never collide.
+_FIRST_PORT, _LAST_PORT = 10000, 32767  # 32768-60999 is Linux's default ephemeral range
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    workers = max(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")), worker + 1)
+    size = (_LAST_PORT - _FIRST_PORT) // workers
+    first = _FIRST_PORT + worker * size
+    for _ in range(1000):
+        port = random.randrange(first, first + size)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use by another server, or another run on this machine
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port in {first}-{first + size}")
 
 
 # Seconds a server may take to come up: imports alone take seconds of CPU, and the suite
