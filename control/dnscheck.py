@@ -1,4 +1,5 @@
-"""DNS verification of a customer click domain: its CNAME points at us and CAA lets our CA issue."""
+"""DNS verification of a customer click domain: its CNAME points at us, a TXT record proves
+ownership, and CAA lets our CA issue."""
 
 from __future__ import annotations
 
@@ -12,6 +13,16 @@ import dns.resolver
 from control.settings import parse_resolver
 
 LIFETIME_SECONDS = 3.0  # one check never holds a worker thread for long
+PROOF_LABEL = "_clickgate"  # TXT ownership proof lives at _clickgate.<domain>
+PROOF_PREFIX = "clickgate-verification="
+
+
+def proof_name(domain: str) -> str:
+    return f"{PROOF_LABEL}.{domain}"
+
+
+def proof_value(token: str) -> str:
+    return f"{PROOF_PREFIX}{token}"
 
 
 @dataclass(frozen=True)
@@ -39,9 +50,14 @@ def make_resolver(address: str) -> dns.resolver.Resolver:
 
 
 def check_domain(
-    resolver: dns.resolver.Resolver, name: str, target: str, caa_identities: list[str]
+    resolver: dns.resolver.Resolver,
+    name: str,
+    target: str,
+    caa_identities: list[str],
+    proof: tuple[str, str] | None = None,
 ) -> DnsResult:
-    """Verified when `name` is a CNAME to `target` and no CAA record forbids our CA."""
+    """Verified when `name` is a CNAME to `target`, the ownership proof (a TXT record's
+    name and value, when given) is published, and no CAA record forbids our CA."""
     try:
         cname = _cname(resolver, name)
         if cname is None:
@@ -49,12 +65,36 @@ def check_domain(
         if cname != target.rstrip(".").lower():
             fix = f"change it to {name}. CNAME {target}."
             return DnsResult(False, f"CNAME points to {cname}, not {target}: {fix}")
-        caa_problem = _caa_problem(resolver, name, caa_identities)
+        proof_problem = _proof_problem(resolver, *proof) if proof else ""
+        caa_problem = proof_problem or _caa_problem(resolver, name, caa_identities)
     except DnsTrouble as exc:
         return DnsResult(False, str(exc))
     if caa_problem:
         return DnsResult(False, caa_problem)
-    return DnsResult(True, f"CNAME to {target} found")
+    found = f"CNAME to {target}" + (f" and TXT at {proof[0]}" if proof else "")
+    return DnsResult(True, f"{found} found")
+
+
+def _proof_problem(resolver: dns.resolver.Resolver, name: str, value: str) -> str:
+    """What is wrong with the ownership TXT record, or "" when one holds `value`."""
+    answer = _query(resolver, name, "TXT")
+    texts = [] if answer is None or answer.rrset is None else _texts(answer)
+    if value in texts:
+        return ""
+    create = f'create {name}. TXT "{value}" to prove you own the domain'
+    if not texts:
+        return f"no TXT record at {name}: {create}"
+    return f"TXT record at {name} does not hold this domain's verification value: {create}"
+
+
+def _texts(answer: dns.resolver.Answer) -> list[str]:
+    """Each TXT record's strings joined (a long value is split into 255-byte strings)."""
+    assert answer.rrset is not None
+    return [
+        b"".join(rdata.strings).decode("utf-8", "replace")
+        for rdata in answer.rrset
+        if rdata.rdtype == dns.rdatatype.TXT
+    ]
 
 
 def _query(resolver: dns.resolver.Resolver, name: str, rdtype: str) -> dns.resolver.Answer | None:

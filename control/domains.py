@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 
 from clickgate.v1 import config_pb2
 from sqlalchemy import delete, select, update
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from control.clock import now_ms
 from control.db.models import AcmeChallenge, Certificate, Domain
-from control.dnscheck import DnsResult
+from control.dnscheck import DnsResult, proof_name, proof_value
 from control.keys import bump_revision
 from control.tenants import Conflict, NotFound
 from edge.sealing import Sealer
@@ -18,6 +19,9 @@ from edge.sealing import Sealer
 VERIFIED_RECHECK_MS = 6 * 3600_000  # a verified CNAME is confirmed every few hours
 MAX_RECHECK_MS = 3600_000  # a pending/failed domain is retried at least hourly
 CHECK_LEASE_MS = 60_000  # a DNS check in flight; also the retry delay if its process dies
+# A registration that has not proved ownership in this time no longer blocks another
+# tenant from registering the name: nobody can hold a domain they do not control.
+CLAIM_RELEASE_MS = 72 * 3600_000
 
 _HOSTNAME = re.compile(
     r"(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
@@ -79,8 +83,14 @@ def register_domain(
         raise ValueError(f"{host!r} is not a fully qualified domain name")
     existing = session.scalar(select(Domain).where(Domain.name == host))
     if existing is not None:
-        # Same message whoever owns it: do not reveal other tenants' domains.
-        raise Conflict(f"domain {host} is already registered")
+        if not _claim_released(existing, tenant_id):
+            # Same message whoever owns it: do not reveal other tenants' domains.
+            raise Conflict(
+                f"domain {host} is already registered (a registration that is not "
+                f"verified within {CLAIM_RELEASE_MS // 3600_000} hours is released)"
+            )
+        _delete(session, existing)
+        session.flush()
     domain = Domain(
         tenant_id=tenant_id,
         name=host,
@@ -90,10 +100,24 @@ def register_domain(
         dns_reason="waiting for the first DNS check",
         next_check_ms=0,
         https_only=https_only,
+        verify_token=secrets.token_hex(16),
     )
     session.add(domain)
     session.flush()
     return domain
+
+
+def _claim_released(domain: Domain, tenant_id: int) -> bool:
+    """Another tenant's custom domain that never proved ownership within the release time."""
+    stale = now_ms() - domain.created_ms >= CLAIM_RELEASE_MS
+    return domain.custom and domain.verified_ms is None and domain.tenant_id != tenant_id and stale
+
+
+def ownership_proof(domain: Domain) -> tuple[str, str] | None:
+    """The TXT record (name, value) that must exist before the domain is first verified."""
+    if domain.verify_token is None or domain.verified_ms is not None:
+        return None
+    return proof_name(domain.name), proof_value(domain.verify_token)
 
 
 def tenant_domain(session: Session, tenant_id: int, name: str) -> Domain:
@@ -107,7 +131,10 @@ def tenant_domain(session: Session, tenant_id: int, name: str) -> Domain:
 
 def remove_domain(session: Session, tenant_id: int, name: str) -> None:
     """Edges stop serving it (and its certificate) at the next revision; renewals stop."""
-    domain = tenant_domain(session, tenant_id, name)
+    _delete(session, tenant_domain(session, tenant_id, name))
+
+
+def _delete(session: Session, domain: Domain) -> None:
     session.execute(delete(AcmeChallenge).where(AcmeChallenge.domain_id == domain.id))
     session.execute(delete(Certificate).where(Certificate.domain_id == domain.id))
     session.delete(domain)

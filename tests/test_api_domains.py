@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,6 +52,9 @@ def test_register_answers_with_the_cname_to_create(
     body = created.json()
     assert body["name"] == "click.brand.test" and body["state"] == "pending"
     assert body["dns_record"] == {"type": "CNAME", "name": "click.brand.test", "value": TARGET}
+    proof = body["verification_record"]
+    assert proof["type"] == "TXT" and proof["name"] == "_clickgate.click.brand.test"
+    assert re.fullmatch(r"clickgate-verification=[0-9a-f]{32}", proof["value"])
     assert body["certificate"]["status"] == "none" and body["https_only"] is False
     listed = client.get("/v1/domains", headers=h["acme"]).json()["domains"]
     assert [d["name"] for d in listed] == ["click.brand.test"]
@@ -68,6 +73,42 @@ def test_a_domain_has_one_tenant(api: tuple[Client, dict[str, dict[str, str]]]) 
         "/v1/domains/x.brand.test", json={"https_only": True}, headers=h["globex"]
     )
     assert patched.status_code == 404
+
+
+def age_claim(tmp_path: Path, name: str, hours: float, verified: bool = False) -> None:
+    """Make a registration look `hours` old (and verified, if asked), as time would."""
+    shift = int(hours * 3600_000)
+    with sqlite3.connect(tmp_path / "api.db") as db:
+        db.execute(
+            "UPDATE domains SET created_ms = created_ms - ?,"
+            " verified_ms = CASE WHEN ? THEN created_ms ELSE verified_ms END WHERE name = ?",
+            (shift, verified, name),
+        )
+
+
+def test_an_unproved_registration_is_released_after_72_hours(
+    api: tuple[Client, dict[str, dict[str, str]]], tmp_path: Path
+) -> None:
+    client, h = api
+    squatted = client.post("/v1/domains", json={"name": "go.brand.test"}, headers=h["globex"])
+    squatter_proof = squatted.json()["verification_record"]["value"]
+    age_claim(tmp_path, "go.brand.test", 71)
+    early = client.post("/v1/domains", json={"name": "go.brand.test"}, headers=h["acme"])
+    assert early.status_code == 409 and "72 hours" in early.json()["error"]["message"]
+    age_claim(tmp_path, "go.brand.test", 2)
+    owner = client.post("/v1/domains", json={"name": "go.brand.test"}, headers=h["acme"])
+    assert owner.status_code == 201, owner.text
+    assert owner.json()["verification_record"]["value"] != squatter_proof
+    assert client.get("/v1/domains/go.brand.test", headers=h["globex"]).status_code == 404
+    # The owner's own pending registration is never taken from it by itself, and a
+    # verified domain is never released, however old.
+    again = client.post("/v1/domains", json={"name": "go.brand.test"}, headers=h["acme"])
+    assert again.status_code == 409
+    age_claim(tmp_path, "go.brand.test", 1000, verified=True)
+    taken = client.post("/v1/domains", json={"name": "go.brand.test"}, headers=h["globex"])
+    assert taken.status_code == 409
+    shown = client.get("/v1/domains/go.brand.test", headers=h["acme"]).json()
+    assert shown["verification_record"] is None  # proved once; only the CNAME is rechecked
 
 
 def test_https_only_and_removal(api: tuple[Client, dict[str, dict[str, str]]]) -> None:

@@ -79,6 +79,40 @@ def test_problems_are_explained(
     assert expected in reason
 
 
+PROOF = ("_clickgate.click.brand.test", "clickgate-verification=5ec2e7")
+
+
+def proved(records: dict[tuple[str, str], list[str]]) -> tuple[bool, str]:
+    result = check_domain(FakeResolver(records), "click.brand.test", TARGET, OURS, PROOF)  # type: ignore[arg-type]
+    return result.verified, result.reason
+
+
+CNAME = {("click.brand.test", "CNAME"): [TARGET + "."]}
+
+
+def test_ownership_is_proved_by_the_txt_record() -> None:
+    txt = {(PROOF[0], "TXT"): ['"v=spf1 -all"', f'"{PROOF[1]}"']}
+    assert proved(CNAME | txt) == (True, f"CNAME to {TARGET} and TXT at {PROOF[0]} found")
+    # A long value arrives as several strings of one record: they are one value.
+    split = {(PROOF[0], "TXT"): ['"clickgate-verif" "ication=5ec2e7"']}
+    assert proved(CNAME | split)[0]
+
+
+@pytest.mark.parametrize(
+    ("txt", "expected"),
+    [
+        ([], f'no TXT record at {PROOF[0]}: create {PROOF[0]}. TXT "{PROOF[1]}"'),
+        # Another tenant's token (a squatter's) does not prove this registration.
+        (['"clickgate-verification=0ther"'], "does not hold this domain's verification value"),
+    ],
+)
+def test_a_cname_alone_does_not_prove_ownership(txt: list[str], expected: str) -> None:
+    records = CNAME | ({(PROOF[0], "TXT"): txt} if txt else {})
+    verified, reason = proved(records)
+    assert not verified
+    assert expected in reason
+
+
 def test_caa_naming_our_ca_or_only_issuewild_allows() -> None:
     cname = {("click.brand.test", "CNAME"): [TARGET + "."]}
     ours = {("brand.test", "CAA"): ['0 issue "pebble.letsencrypt.org; validationmethods=http-01"']}

@@ -12,7 +12,7 @@ from control.acme.issue import attempt_certificate
 from control.acme.store import due_for_certificate
 from control.db.models import Domain
 from control.dnscheck import check_domain, make_resolver
-from control.domains import claim_check, due_for_check, record_check
+from control.domains import claim_check, due_for_check, ownership_proof, record_check
 from control.settings import ControlSettings
 from edge.sealing import Sealer
 
@@ -27,9 +27,10 @@ def check_now(settings: ControlSettings, sessions: sessionmaker[Session], domain
         domain = session.get(Domain, domain_id)
         if domain is None or not domain.custom:
             return
-        name = domain.name
+        name, proof = domain.name, ownership_proof(domain)
     resolver = make_resolver(settings.dns_resolver)
-    result = check_domain(resolver, name, settings.cname_target, settings.acme_caa_identities)
+    target, identities = settings.cname_target, settings.acme_caa_identities
+    result = check_domain(resolver, name, target, identities, proof)
     with sessions.begin() as session:
         domain = session.get(Domain, domain_id)
         if domain is not None:

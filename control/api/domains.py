@@ -13,7 +13,13 @@ from control.acme.jobs import check_now
 from control.api.context import Ctx, TenantId
 from control.api.errors import ApiError
 from control.db.models import Certificate, Domain
-from control.domains import register_domain, remove_domain, set_https_only, tenant_domain
+from control.domains import (
+    ownership_proof,
+    register_domain,
+    remove_domain,
+    set_https_only,
+    tenant_domain,
+)
 from control.tenants import Conflict, NotFound
 
 
@@ -49,6 +55,8 @@ class DomainOut(msgspec.Struct, kw_only=True):
     reason: str
     https_only: bool
     dns_record: DnsRecord | None  # the record to create at the customer's DNS provider
+    # The TXT record proving ownership, needed until the domain is first verified.
+    verification_record: DnsRecord | None
     checked_ms: int | None
     next_check_ms: int | None
     certificate: CertificateOut
@@ -81,6 +89,8 @@ def certificate_out(cert: Certificate | None) -> CertificateOut:
 
 def domain_out(d: Domain, cert: Certificate | None, target: str) -> DomainOut:
     record = DnsRecord(type="CNAME", name=d.name, value=target) if d.custom and target else None
+    proof = ownership_proof(d)
+    proof_record = DnsRecord(type="TXT", name=proof[0], value=proof[1]) if proof else None
     return DomainOut(
         name=d.name,
         custom=d.custom,
@@ -88,6 +98,7 @@ def domain_out(d: Domain, cert: Certificate | None, target: str) -> DomainOut:
         reason=d.dns_reason,
         https_only=d.https_only,
         dns_record=record,
+        verification_record=proof_record,
         checked_ms=d.checked_ms,
         next_check_ms=d.next_check_ms if d.custom else None,
         certificate=certificate_out(cert),
@@ -107,7 +118,7 @@ def _load(ctx: Ctx, tenant_id: int, name: str) -> DomainOut:
 
 @post("/v1/domains", sync_to_thread=True, status_code=201, tags=["domains"])
 def create_domain(data: DomainIn, tenant_id: TenantId, ctx: Ctx) -> DomainOut:
-    """Register a customer click domain; the answer names the CNAME record to create."""
+    """Register a customer click domain; the answer names the CNAME and TXT records to create."""
     if not ctx.settings.cname_target:
         raise ApiError(409, "not_configured", "custom click domains are not enabled here")
     try:

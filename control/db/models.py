@@ -110,6 +110,11 @@ class Domain(Base):
     next_check_ms: Mapped[int] = mapped_column(BigInteger, default=0)
     verified_ms: Mapped[int | None] = mapped_column(BigInteger, default=None)  # first success
     https_only: Mapped[bool] = mapped_column(default=False)  # 301 to HTTPS + HSTS once certified
+    # Proof of ownership for a customer domain: until it is verified, a TXT record at
+    # _clickgate.<name> must hold this value, so a tenant that registers someone else's
+    # domain cannot take it over when its owner points the shared CNAME at us. NULL for
+    # platform domains and for domains verified before the proof existed.
+    verify_token: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class ConfigRevision(Base):

@@ -12,6 +12,7 @@ import socket
 import ssl
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import httpx
 from cryptography import x509
@@ -159,6 +160,15 @@ class AcmeServers(Processes):
 
     def set_cname(self, host: str, target: str) -> None:
         assert self.dns("set-cname", host=f"{host}.", target=f"{target}.")
+
+    def set_txt(self, host: str, value: str) -> None:
+        assert self.dns("set-txt", host=f"{host}.", value=value)
+
+    def prove(self, domain: dict[str, Any], target: str) -> None:
+        """What the domain's owner does with the API's answer: the CNAME and the TXT proof."""
+        self.set_cname(domain["name"], target)
+        proof = domain["verification_record"]
+        self.set_txt(proof["name"], proof["value"])
 
     def add_caa(self, host: str, issuer: str) -> None:
         assert self.dns("add-caa", host=f"{host}.", policies=[{"tag": "issue", "value": issuer}])

@@ -124,8 +124,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, database: str) -> Iterator[F
         bootstrap(cluster)
         start_replicas(fleet)  # and the edge, which streams config from control-0
         # Issuance starts now and renewal follows; the webhook test runs meanwhile.
-        assert cluster.api("POST", "/v1/domains", json={"name": DOMAIN}).status_code == 201
-        acme.set_cname(DOMAIN, TARGET)
+        registered = cluster.api("POST", "/v1/domains", json={"name": DOMAIN})
+        assert registered.status_code == 201, registered.text
+        acme.prove(registered.json(), TARGET)
         yield fleet
     finally:
         if "edge" in cluster.procs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import socket
 import ssl
@@ -127,16 +128,36 @@ def wait_for(world: World, name: str, check: Any, timeout: float, what: str) -> 
         raise
 
 
+def certified(world: World) -> None:
+    """DOMAIN with its certificate. The first test registers it; under xdist a later test
+    may run in a worker (with a world of its own) where that test did not, so register it."""
+    if world.cluster.api("GET", f"/v1/domains/{DOMAIN}").status_code == 404:
+        registered = world.cluster.api("POST", "/v1/domains", json={"name": DOMAIN})
+        assert registered.status_code == 201, registered.text
+        world.acme.prove(registered.json(), TARGET)
+    wait_for(world, DOMAIN, lambda d: d["certificate"]["status"] == "issued", 30, "certificate")
+
+    def served() -> bool:
+        with contextlib.suppress(ssl.SSLError, OSError):
+            return served_serial(world.haproxy.https_port, DOMAIN, world.root) > 0
+        return False
+
+    wait_until(served, 10, "HAProxy to serve the certificate")
+
+
 def test_registered_domain_gets_a_certificate_and_serves_https(world: World) -> None:
     response = world.cluster.api("POST", "/v1/domains", json={"name": "Click.Brand.Test."})
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["name"] == DOMAIN and body["state"] == "pending"
     assert body["dns_record"] == {"type": "CNAME", "name": DOMAIN, "value": TARGET}
+    proof = body["verification_record"]
+    assert proof["type"] == "TXT" and proof["name"] == f"_clickgate.{DOMAIN}"
 
-    world.acme.set_cname(DOMAIN, TARGET)
+    world.acme.prove(body, TARGET)
     verified = wait_for(world, DOMAIN, lambda d: d["state"] == "verified", 10, "verified")
-    assert TARGET in verified["reason"]
+    assert TARGET in verified["reason"] and proof["name"] in verified["reason"]
+    assert verified["verification_record"] is None
     issued = wait_for(
         world, DOMAIN, lambda d: d["certificate"]["status"] == "issued", 30, "certificate"
     )
@@ -161,7 +182,7 @@ def test_registered_domain_gets_a_certificate_and_serves_https(world: World) -> 
 
 
 def test_https_only_redirects_plain_http_and_sends_hsts(world: World) -> None:
-    wait_for(world, DOMAIN, lambda d: d["certificate"]["status"] == "issued", 30, "certificate")
+    certified(world)
     changed = world.cluster.api("PATCH", f"/v1/domains/{DOMAIN}", json={"https_only": True})
     assert changed.status_code == 200 and changed.json()["https_only"] is True
     path = urlsplit(world.cluster.mint("https://shop.example/", domain=DOMAIN)).path
@@ -180,14 +201,18 @@ def test_https_only_redirects_plain_http_and_sends_hsts(world: World) -> None:
     wait_until(lambda: httpx.get(plain, headers={"Host": DOMAIN}).status_code == 302, 10, "HTTP")
 
 
-def arrange_dns(acme: AcmeServers, problem: str, name: str) -> None:
+def arrange_dns(acme: AcmeServers, problem: str, domain: dict[str, Any]) -> None:
+    name = domain["name"]
     if problem == "wrong":
         acme.set_cname(name, "elsewhere.example")
-    elif problem == "caa":  # the customer's zone allows only another CA
-        acme.set_cname(name, TARGET)
-        acme.add_caa(name.split(".", 1)[1], "letsencrypt.org")
+    elif problem == "caa":  # the customer's zone allows only another CA (set up first:
+        acme.add_caa(name.split(".", 1)[1], "letsencrypt.org")  # a check may run any time)
+        acme.prove(domain, TARGET)
     elif problem == "servfail":
         acme.set_servfail(name)
+    elif problem == "unproved":  # the owner's CNAME, but this registration is not theirs
+        acme.set_cname(name, TARGET)
+        acme.set_txt(f"_clickgate.{name}", "clickgate-verification=someone-else")
 
 
 @pytest.mark.parametrize(
@@ -197,18 +222,21 @@ def arrange_dns(acme: AcmeServers, problem: str, name: str) -> None:
         ("wrong", "wrong.brand.test", "CNAME points to elsewhere.example"),
         ("caa", "click.caa-brand.test", "CAA record at caa-brand.test allows only letsencrypt.org"),
         ("servfail", "fail.brand.test", "SERVFAIL"),
+        ("unproved", "squatted.brand.test", "does not hold this domain's verification value"),
     ],
 )
 def test_dns_problems_are_explained_and_never_ordered(
     world: World, problem: str, name: str, reason: str
 ) -> None:
-    arrange_dns(world.acme, problem, name)
     response = world.cluster.api("POST", "/v1/domains", json={"name": name})
     assert response.status_code == 201, response.text
-    failed = wait_for(world, name, lambda d: d["state"] == "failed", 10, f"{name} failed")
-    assert reason in failed["reason"]
+    arrange_dns(world.acme, problem, response.json())
+    failed = wait_for(
+        world, name, lambda d: d["state"] == "failed" and reason in d["reason"], 10, reason
+    )
     again = world.cluster.api("POST", f"/v1/domains/{name}/check")
     assert again.status_code == 200 and again.json()["state"] == "failed"
+    assert reason in again.json()["reason"]
     assert failed["certificate"]["orders_placed"] == 0
     assert again.json()["certificate"]["status"] == "none"
 
@@ -254,7 +282,7 @@ def test_one_tenant_per_domain_and_removal(world: World) -> None:
 
 
 def test_renewal_is_served_without_restarting_the_terminator(world: World) -> None:
-    wait_for(world, DOMAIN, lambda d: d["certificate"]["status"] == "issued", 30, "certificate")
+    certified(world)
     port, pid = world.haproxy.https_port, world.haproxy.pid
     first = served_serial(port, DOMAIN, world.root)
     renewed = wait_until(
@@ -268,7 +296,7 @@ def test_renewal_is_served_without_restarting_the_terminator(world: World) -> No
 
 
 def test_removal_stops_serving_the_domain(world: World) -> None:
-    wait_for(world, DOMAIN, lambda d: d["certificate"]["status"] == "issued", 30, "certificate")
+    certified(world)
     assert world.cluster.api("DELETE", f"/v1/domains/{DOMAIN}").status_code == 204
 
     def unserved() -> bool:
