@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from control.db.engine import make_engine
-from control.db.migrate import upgrade
+from control.db.migrate import alembic_config, upgrade
 from control.db.models import Base, ConfigRevision
 
 
@@ -20,3 +23,34 @@ def test_migrated_schema_matches_models(database_url: str) -> None:
         assert diff == []
         assert conn.scalar(select(ConfigRevision.revision)) == 1
     engine.dispose()
+
+
+def test_domains_pending_at_the_upgrade_must_prove_ownership(database_url: str) -> None:
+    """0005: a custom domain not yet verified gets a token (so it needs the TXT proof);
+    one already verified, and a platform domain, keep serving without one."""
+    engine = make_engine(database_url)
+    config = alembic_config(engine)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0004")
+        conn.execute(text("INSERT INTO tenants VALUES (1, 'acme', 0, false, 0)"))
+        for name, custom, verified in [
+            ("click.acme.test", False, 1),
+            ("pending.brand.test", True, None),
+            ("live.brand.test", True, 1),
+        ]:
+            conn.execute(
+                text(
+                    "INSERT INTO domains (tenant_id, name, is_default, created_ms, custom,"
+                    " dns_state, dns_reason, dns_failures, next_check_ms, verified_ms,"
+                    " https_only) VALUES (1, :n, false, 0, :c, 'pending', '', 0, 0, :v, false)"
+                ),
+                {"n": name, "c": custom, "v": verified},
+            )
+    upgrade(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT name, verify_token FROM domains ORDER BY name"))
+        tokens: dict[str, str | None] = {name: token for name, token in rows}
+    engine.dispose()
+    assert tokens["click.acme.test"] is None and tokens["live.brand.test"] is None
+    assert re.fullmatch(r"[0-9a-f]{32}", tokens["pending.brand.test"] or "")
