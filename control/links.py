@@ -57,11 +57,17 @@ def mint_link(
     )
 
 
+RECIPIENT_REF_MAX = 64  # a sender's own reference up to this length goes into tokens as is
+
+
 def recipient_ref(tenant_id: int, recipient: str | None) -> str:
-    """An opaque reference: an email address never goes into a token in clear."""
+    """An opaque reference: an email address never goes into a token in clear, and a
+    longer reference is hashed whole (cutting it made distinct recipients one)."""
     if not recipient:
         return ""
     if "@" not in recipient:
-        return recipient[:64]
+        if len(recipient) <= RECIPIENT_REF_MAX:
+            return recipient
+        return f"h:{blake3(f'{tenant_id}:{recipient}'.encode()).hexdigest(12)}"
     digest = blake3(f"{tenant_id}:{recipient.strip().lower()}".encode()).hexdigest(12)
     return f"h:{digest}"

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from control.clock import now_ms
 from control.db.models import Click, Tenant
 from control.dblock import try_job_lock
-from control.links import recipient_ref
+from control.links import RECIPIENT_REF_MAX, recipient_ref
 
 log = logging.getLogger("clickgate.control.privacy")
 
@@ -24,7 +24,8 @@ RETENTION_JOB = "clickgate.retention"
 
 def delete_recipient_clicks(session: Session, tenant_id: int, recipient: str) -> int:
     """Remove every click of one recipient (by address or by the reference used at send)."""
-    refs = {recipient_ref(tenant_id, recipient), recipient[:200]}
+    # Links minted before long references were hashed carry their first 64 characters.
+    refs = {recipient_ref(tenant_id, recipient), recipient[:200], recipient[:RECIPIENT_REF_MAX]}
     result = session.execute(
         delete(Click).where(Click.tenant_id == tenant_id, Click.recipient.in_(refs))
     )

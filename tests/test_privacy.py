@@ -83,3 +83,20 @@ def test_delete_every_click_of_a_recipient(ctx: AppContext) -> None:
         off = client.patch("/v1/tenant", json={"truncate_ips": False}, headers=auth)
         assert off.json()["truncate_ips"] is False
     assert (count(ctx, a), count(ctx, b)) == (1, 1)  # the other tenant's Jane stays
+
+
+def test_long_recipient_references_stay_distinct(ctx: AppContext) -> None:
+    """A sender's own reference longer than fits a token is hashed whole: two that share
+    their first 64 characters are two recipients, and each is deleted on its own."""
+    a, _, key = tenants(ctx)
+    first, second = "customer:" + "x" * 60 + ":1", "customer:" + "x" * 60 + ":2"
+    assert recipient_ref(a, first) != recipient_ref(a, second)
+    assert len(recipient_ref(a, first)) <= 64 and recipient_ref(a, "ref-7") == "ref-7"
+    add_click(ctx, 1, a, 1, recipient_ref(a, first))
+    add_click(ctx, 2, a, 1, recipient_ref(a, second))
+    add_click(ctx, 3, a, 1, first[:64])  # minted before long references were hashed
+    with TestClient[Litestar](build_app(ctx, with_grpc=False)) as client:
+        auth = {"Authorization": f"Bearer {key}"}
+        response = client.delete(f"/v1/recipients/{first}/clicks", headers=auth)
+        assert response.json() == {"deleted": 2}, response.text
+    assert count(ctx, a) == 1
