@@ -160,8 +160,13 @@ class CertInstaller:
         _write_atomically(self.crt_list, "".join(f"{self.dir / d}.pem\n" for d in domains))
 
 
+# A request must fit one buffer: the longest link the API mints has a ~37 KB path, and
+# HAProxy's default buffer (16 KB) answered such a click with a 400 before the edge saw it.
+HAPROXY_BUFSIZE = 49152
+
 HAPROXY_TEMPLATE = """global
     stats socket {socket_path} mode 600 level admin expose-fd listeners
+    tune.bufsize {bufsize}
     ssl-default-bind-options ssl-min-ver TLSv1.2
 defaults
     mode http
@@ -212,4 +217,5 @@ def haproxy_config(
         https_only=f"hdr(host),field(1,:),lower,map({Path(cert_dir) / HTTPS_ONLY_MAP})",
         hsts=HSTS,
         edge=edge,
+        bufsize=HAPROXY_BUFSIZE,
     )

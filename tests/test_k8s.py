@@ -32,6 +32,7 @@ from control.api import app as control_app
 from control.cli import build_parser
 from control.servers import edge_stop_bound
 from control.settings import ControlSettings, load_control_settings
+from edge.certs import HAPROXY_BUFSIZE
 from edge.certs import haproxy_config as reference_haproxy_config
 from edge.envconfig import env_name
 from edge.metrics_server import route
@@ -560,6 +561,8 @@ def test_haproxy_forwards_to_the_edge_and_loads_the_shared_certificates(overlay:
     assert servers == [f"127.0.0.1:{settings.port}"]
     assert "127.0.0.1/32" in settings.trusted_proxies
     assert "option forwardfor" in sections["defaults"]
+    # The longest tracked link fits a request buffer, as in the reference the tests run.
+    assert f"tune.bufsize {HAPROXY_BUFSIZE}" in sections["global"]
     clicks = [name for name in sections if name.startswith("frontend click")]
     assert len(clicks) == 2
     for name in clicks:  # the edge must see one X-Forwarded-For: HAProxy's

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from bench.common import BROWSER_HEADERS
 from control.db.engine import make_engine
 from tests.cluster import Cluster, wait_until
 from tests.conftest import require
@@ -199,6 +200,27 @@ def test_https_only_redirects_plain_http_and_sends_hsts(world: World) -> None:
     assert status == 302 and headers["strict-transport-security"].startswith("max-age=")
     world.cluster.api("PATCH", f"/v1/domains/{DOMAIN}", json={"https_only": False})
     wait_until(lambda: httpx.get(plain, headers={"Host": DOMAIN}).status_code == 302, 10, "HTTP")
+
+
+def test_the_longest_link_the_api_mints_passes_the_terminator(world: World) -> None:
+    """A ~37 KB request line: HAProxy's default 16 KB buffer answered it with a 400."""
+    certified(world)
+    wide = "\U0001f600"  # four bytes of UTF-8 for one character of the API's limits
+    destination = "https://shop.example/?q=" + "x" * (16_384 - 24)
+    tracked = world.cluster.mint(
+        destination,
+        domain=DOMAIN,
+        message_id=wide * 200,
+        tags=[wide * 128] * 20,
+        recipient="r" * 64,
+    )
+    path = urlsplit(tracked).path
+    assert len(path) > 32_768
+    headers = {"Host": DOMAIN, **dict(BROWSER_HEADERS)}
+    plain = httpx.get(f"http://127.0.0.1:{world.haproxy.http_port}{path}", headers=headers)
+    assert (plain.status_code, plain.headers["location"]) == (302, destination)
+    status, got, _ = https_get(world.haproxy.https_port, DOMAIN, path, world.root)
+    assert (status, got["location"]) == (302, destination)
 
 
 def arrange_dns(acme: AcmeServers, problem: str, domain: dict[str, Any]) -> None:
