@@ -7,9 +7,19 @@ from collections.abc import Iterator
 from typing import Final
 
 WS: Final = r"\t\n\f\r "  # HTML whitespace; \s would also take U+00A0 and friends
+
+# Possessive "?+" wherever nothing after the optional part can fail (the end of a loop
+# turn, or a loop that always matches): it matches the same, and spares the engine a
+# backtracking frame per use (a greedy "?" re-enters the rest of the pattern to keep the
+# choice open). Never around a capture group: CPython 3.11 raises "The span of capturing
+# group is wrong" for some of those; optional groups with captures are written (?:X|),
+# the same as X? and cheaper than the repeat machinery "?" uses for a group.
+
 # One attribute, per the tokenizer's attribute states. A quoted value with no closing
 # quote runs to the end of input, as it does in a browser.
-ATTR: Final = rf"[^{WS}/>][^{WS}/>=]*+(?:[{WS}]*+=[{WS}]*+(?:\"[^\"]*+\"?|'[^']*+'?|[^{WS}>]++)?)?"
+ATTR: Final = (
+    rf"[^{WS}/>][^{WS}/>=]*+(?:[{WS}]*+=[{WS}]*+(?:\"[^\"]*+\"?+|'[^']*+'?+|[^{WS}>]++)?+)?+"
+)
 ATTRS: Final = rf"(?:[{WS}/]++|{ATTR})*+"
 
 
@@ -28,32 +38,38 @@ def _anycase(word: str) -> str:
 # simple loop turn per pair); it consumes exactly what the second would, and where a
 # pair has another form the second takes over from the end of the last such pair.
 _SKIP_ATTRS: Final = (
-    r'(?:[^>=]*+="[^"]*+"?)*+'
-    rf"[^>=]*+(?:=[{WS}]*+(?:\"[^\"]*+\"?|'[^']*+'?)?[^>=]*+)*+"
+    r'(?:[^>=]*+="[^"]*+"?+)*+'
+    rf"[^>=]*+(?:=[{WS}]*+(?:\"[^\"]*+\"?+|'[^']*+'?+)?+[^>=]*+)*+"
 )
+# The rest of any other start tag, after its first letter. A tag with no attributes
+# ("<td>", "<br>") takes the first branch and skips the attribute loops' set-up.
+_OTHER_REST: Final = rf"[^{WS}/>]*+(?:>|{_SKIP_ATTRS}>?+)"
 
 
 def _raw_rest(name: str) -> str:
     """After "<" and the name's first letter: the rest of a raw-text element, end tag excluded."""
-    return rf"{_anycase(name[1:])}(?=[{WS}/>]){ATTRS}>?(?:[^<]++|<(?!/{_anycase(name)}[{WS}/>]))*+"
+    return rf"{_anycase(name[1:])}(?=[{WS}/>]){ATTRS}>?+(?:[^<]++|<(?!/{_anycase(name)}[{WS}/>]))*+"
 
 
-# Elements whose content is never markup, grouped by first letter so the common tags
-# (td, tr, span, img, p) are turned away after a character or two. Each is spelled out
-# with its own end tag: a backreference to the name inside the possessive loop trips a
-# CPython 3.11 re bug ("span of capturing group is wrong").
-_RAW: Final = (
-    rf"[Ss](?:{_raw_rest('script')}|{_raw_rest('style')})"
-    rf"|[Tt](?:{_raw_rest('textarea')}|{_raw_rest('title')})"
-    rf"|[Xx]{_raw_rest('xmp')}|[Ii]{_raw_rest('iframe')}"
-    rf"|[Nn](?:{_raw_rest('noembed')}|{_raw_rest('noframes')})"
-    rf"|[Pp]{_anycase('laintext')}(?=[{WS}/>])[\s\S]*+"
-)
-
-# Start of any tag that is not a link tag: no lookahead at all for the common letters.
+# Start tags by first letter: the letters that can start an element whose content is
+# never markup try those elements first, then read as any other tag; every other letter
+# goes straight to the other-tag grammar, and "a", "area" and "v:" are left for the link
+# tag. One branch per tag: an alternative the engine enters and leaves costs about as
+# much as reading a short tag. Each raw-text element is spelled out with its own end
+# tag: a backreference to the name inside the possessive loop trips a CPython 3.11 re bug
+# ("span of capturing group is wrong").
 # (Single-character negations such as [^<]*+ run far faster in the re engine than any
 # other class, which is why text is consumed with one right after each construct.)
-_OTHER_TAG: Final = rf"(?:[B-UW-Zb-uw-z]|[Aa](?![{WS}/>]|[Rr][Ee][Aa][{WS}/>])|[Vv](?!:))"
+_START_TAG: Final = (
+    rf"[Tt](?:{_raw_rest('textarea')}|{_raw_rest('title')}|{_OTHER_REST})"
+    rf"|[Ss](?:{_raw_rest('script')}|{_raw_rest('style')}|{_OTHER_REST})"
+    rf"|[Ii](?:{_raw_rest('iframe')}|{_OTHER_REST})"
+    rf"|[Pp](?:{_anycase('laintext')}(?=[{WS}/>])[\s\S]*+|{_OTHER_REST})"
+    rf"|[Nn](?:{_raw_rest('noembed')}|{_raw_rest('noframes')}|{_OTHER_REST})"
+    rf"|[Xx](?:{_raw_rest('xmp')}|{_OTHER_REST})"
+    rf"|[B-HJ-MOQRUWYZb-hj-moqruwyz]{_OTHER_REST}"
+    rf"|(?:[Aa](?![{WS}/>]|[Rr][Ee][Aa][{WS}/>])|[Vv](?!:)){_OTHER_REST}"
+)
 
 # The first href of a link tag, every other attribute read whole first, so neither
 # "data-href" nor a title that mentions "href=" can match. The value groups follow ATTR's
@@ -62,7 +78,7 @@ _OTHER_TAG: Final = rf"(?:[B-UW-Zb-uw-z]|[Aa](?![{WS}/>]|[Rr][Ee][Aa][{WS}/>])|[
 _HREF: Final = (
     rf"(?:[{WS}/]++|(?![Hh][Rr][Ee][Ff](?![^{WS}/>=])){ATTR})*+"
     rf"(?P<href>[Hh][Rr][Ee][Ff])(?![^{WS}/>=])"
-    rf"(?:[{WS}]*+=[{WS}]*+(?:\"(?P<dq>[^\"]*+)\"?|'(?P<sq>[^']*+)'?|(?P<uq>[^{WS}>]*+)))?"
+    rf"(?:[{WS}]*+=[{WS}]*+(?:\"(?P<dq>[^\"]*+)\"?+|'(?P<sq>[^']*+)'?+|(?P<uq>[^{WS}>]*+))|)"
 )
 
 # One regex consumes everything that cannot hold a link, inside the regex engine: text,
@@ -74,16 +90,15 @@ _HREF: Final = (
 _SCAN = re.compile(
     rf"""[^<]*+
     (?:<(?:
-          /[^>]*+>?
+          /[^>]*+>?+
+        | {_START_TAG}
         | !--\[[Ii][Ff][^\]>]*+\]>
         | !--(?:>|->|(?:[^-]++|-(?!-!?>))*+(?:--!?>)?)
         | !\[CDATA\[(?:[^\]]++|\](?!\]>))*+(?:\]\]>)?
         | [!?][^>]*+>?
-        | {_RAW}
-        | {_OTHER_TAG}[^{WS}/>]*+{_SKIP_ATTRS}>?
         | (?![A-Za-z!/?])
     )[^<]*+)*+
-    (?:<(?P<link>[Aa]|[Aa][Rr][Ee][Aa]|[Vv]:[^{WS}/>]*+)(?=[{WS}/>]|\Z)(?:{_HREF})?{ATTRS}(?P<end>>)?)?""",
+    (?:<(?P<link>[Aa]|[Aa][Rr][Ee][Aa]|[Vv]:[^{WS}/>]*+)(?=[{WS}/>]|\Z)(?:{_HREF}|){ATTRS}(?:(?P<end>>)|)|)""",
     re.VERBOSE,
 )
 
