@@ -52,11 +52,14 @@ _HTTP_URL = re.compile(
 # Whatever it accepts, check_link accepts too, as is, with this host (lower case, no
 # port); anything else goes the long way. tests/rewrite/test_rewrite_urls.py holds both
 # to that.
+# Each part is possessive ("?+"): it starts with a character nothing else here can take,
+# so giving it back could never let the full match succeed, and the engine skips the
+# backtracking frames a greedy "?" costs.
 _PLAIN_HTTP_URL = re.compile(
     r"https?://((?:[a-z0-9_\-]++\.)*+[a-z][a-z0-9_\-]*+)"
-    rf"(?:/{_run(_PATH_CHARS)})?"
-    rf"(?:\?{_run(_PATH_CHARS + '?')})?"
-    rf"(?:\#{_run(_PATH_CHARS + '?')})?"
+    rf"(?:/{_run(_PATH_CHARS)})?+"
+    rf"(?:\?{_run(_PATH_CHARS + '?')})?+"
+    rf"(?:\#{_run(_PATH_CHARS + '?')})?+"
 )
 plain_http_url: Final = _PLAIN_HTTP_URL.fullmatch  # group 1: the host
 _AUTHORITY = re.compile(r"[^/?#]*+//[^/?#]*+")
