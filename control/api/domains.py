@@ -6,7 +6,7 @@ import asyncio
 
 import msgspec
 from litestar import delete, get, patch, post
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
 from sqlalchemy import select
 
 from control.acme.jobs import check_now
@@ -117,7 +117,7 @@ def _load(ctx: Ctx, tenant_id: int, name: str) -> DomainOut:
 
 
 @post("/v1/domains", sync_to_thread=True, status_code=201, tags=["domains"])
-def create_domain(data: DomainIn, tenant_id: TenantId, ctx: Ctx) -> DomainOut:
+def create_domain(data: JSONBody[DomainIn], tenant_id: TenantId, ctx: Ctx) -> DomainOut:
     """Register a customer click domain; the answer names the CNAME and TXT records to create."""
     if not ctx.settings.cname_target:
         raise ApiError(409, "not_configured", "custom click domains are not enabled here")
@@ -154,7 +154,7 @@ async def show_domain(name: FromPath[str], tenant_id: TenantId, ctx: Ctx) -> Dom
 
 @patch("/v1/domains/{name:str}", sync_to_thread=True, tags=["domains"])
 def update_domain(
-    name: FromPath[str], data: DomainPatch, tenant_id: TenantId, ctx: Ctx
+    name: FromPath[str], data: JSONBody[DomainPatch], tenant_id: TenantId, ctx: Ctx
 ) -> DomainOut:
     """Opt in to (or out of) HTTPS-only: HTTP answers 301 to HTTPS with HSTS."""
     try:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import msgspec
 from litestar import delete, get, post
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
 from sqlalchemy import select
 
 from control.api.context import Ctx, TenantId
@@ -91,7 +91,7 @@ def revocation_out(r: Revocation) -> RevocationOut:
 
 
 @post("/v1/revocations", sync_to_thread=True, status_code=201, tags=["revocations"])
-def create_revocation(data: RevocationIn, tenant_id: TenantId, ctx: Ctx) -> RevocationOut:
+def create_revocation(data: JSONBody[RevocationIn], tenant_id: TenantId, ctx: Ctx) -> RevocationOut:
     """Stop a link, a message, every link to a host, or the whole tenant: edges answer 410."""
     if data.kind not in KINDS:
         raise ApiError(400, "bad_request", f"kind must be one of {', '.join(KINDS)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import post
+from litestar.params import JSONBody
 
 from control.api.context import Ctx, TenantId
 from control.api.errors import ApiError
@@ -15,7 +16,7 @@ from edge.token import TokenError
 
 
 @post("/v1/links", sync_to_thread=True, status_code=201, tags=["links"])
-def create_link(data: LinkRequest, tenant_id: TenantId, ctx: Ctx) -> LinkResponse:
+def create_link(data: JSONBody[LinkRequest], tenant_id: TenantId, ctx: Ctx) -> LinkResponse:
     """Sign a tracked URL for `url` on the tenant's (default or named) click domain."""
     try:
         with ctx.sessions() as session:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import post
+from litestar.params import JSONBody
 
 from control.api.context import Ctx, TenantId
 from control.api.errors import ApiError
@@ -25,7 +26,7 @@ from control.tenants import Conflict, NotFound
     tags=["messages"],
     request_max_body_size=MAX_REQUEST_BYTES,
 )
-def rewrite_links(data: RewriteRequest, tenant_id: TenantId, ctx: Ctx) -> RewriteResponse:
+def rewrite_links(data: JSONBody[RewriteRequest], tenant_id: TenantId, ctx: Ctx) -> RewriteResponse:
     """Replace the links in `html` and `text` with tracked links; report every link found.
 
     The message is recorded (id, stream, tags, tracked links) for per-message click rates;

@@ -6,7 +6,7 @@ import asyncio
 
 import msgspec
 from litestar import delete, get, patch, post
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
 from sqlalchemy.exc import IntegrityError
 
 from control.api.context import Ctx, TenantId
@@ -38,7 +38,7 @@ def _api_error(exc: Exception) -> ApiError:
 
 
 @post("/v1/streams", sync_to_thread=True, status_code=201, tags=["streams"])
-def create_stream_handler(data: StreamIn, tenant_id: TenantId, ctx: Ctx) -> StreamOut:
+def create_stream_handler(data: JSONBody[StreamIn], tenant_id: TenantId, ctx: Ctx) -> StreamOut:
     """Create a stream; `default: true` makes it the one rewrites use when naming none."""
     try:
         with ctx.sessions.begin() as session:
@@ -72,7 +72,7 @@ async def show_stream(name: FromPath[str], tenant_id: TenantId, ctx: Ctx) -> Str
 
 @patch("/v1/streams/{name:str}", sync_to_thread=True, tags=["streams"])
 def update_stream_handler(
-    name: FromPath[str], data: StreamPatch, tenant_id: TenantId, ctx: Ctx
+    name: FromPath[str], data: JSONBody[StreamPatch], tenant_id: TenantId, ctx: Ctx
 ) -> StreamOut:
     """Change a stream's defaults; fields left out stay as they are."""
     try:

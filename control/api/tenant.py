@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 from litestar import delete, get, patch
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
 
 from control.api.context import Ctx, TenantId
 from control.api.errors import ApiError
@@ -43,7 +43,7 @@ def get_tenant(tenant_id: TenantId, ctx: Ctx) -> TenantOut:
 
 
 @patch("/v1/tenant", sync_to_thread=True, tags=["tenant"])
-def update_tenant(data: TenantPatch, tenant_id: TenantId, ctx: Ctx) -> TenantOut:
+def update_tenant(data: JSONBody[TenantPatch], tenant_id: TenantId, ctx: Ctx) -> TenantOut:
     """Switch IP truncation, or set click retention in days (0 keeps clicks forever)."""
     if data.retention_days is not None and not 0 <= data.retention_days <= 36500:
         raise ApiError(400, "bad_request", "retention_days: must be 0-36500")

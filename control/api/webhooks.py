@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 from litestar import delete, get, patch, post
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
 from sqlalchemy import select
 
 from control.api.context import AppContext, Ctx, TenantId
@@ -113,7 +113,7 @@ def _not_found(exc: LookupError) -> ApiError:
 
 
 @post("/v1/webhooks", sync_to_thread=True, status_code=201, tags=["webhooks"])
-def create_webhook(data: EndpointIn, tenant_id: TenantId, ctx: Ctx) -> EndpointOut:
+def create_webhook(data: JSONBody[EndpointIn], tenant_id: TenantId, ctx: Ctx) -> EndpointOut:
     """A new endpoint; the answer carries its signing secret, shown this once."""
     try:
         with ctx.sessions.begin() as session:
@@ -154,7 +154,7 @@ async def show_webhook(webhook_id: FromPath[int], tenant_id: TenantId, ctx: Ctx)
 
 @patch("/v1/webhooks/{webhook_id:int}", sync_to_thread=True, tags=["webhooks"])
 def update_webhook(
-    webhook_id: FromPath[int], data: EndpointPatch, tenant_id: TenantId, ctx: Ctx
+    webhook_id: FromPath[int], data: JSONBody[EndpointPatch], tenant_id: TenantId, ctx: Ctx
 ) -> EndpointOut:
     """Enable (clearing disabled_reason) or disable an endpoint."""
     try:
@@ -179,7 +179,7 @@ def delete_webhook(webhook_id: FromPath[int], tenant_id: TenantId, ctx: Ctx) -> 
     "/v1/webhooks/{webhook_id:int}/rotate", sync_to_thread=True, status_code=200, tags=["webhooks"]
 )
 def rotate_webhook_secret(
-    webhook_id: FromPath[int], tenant_id: TenantId, ctx: Ctx, data: RotateIn | None = None
+    webhook_id: FromPath[int], tenant_id: TenantId, ctx: Ctx, data: JSONBody[RotateIn | None] = None
 ) -> EndpointOut:
     """A new signing secret (shown this once); until expire_after_seconds have passed,
     every request carries signatures with both the new and the old secret."""
@@ -215,7 +215,7 @@ def list_deliveries(webhook_id: FromPath[int], tenant_id: TenantId, ctx: Ctx) ->
     "/v1/webhooks/{webhook_id:int}/replay", sync_to_thread=True, status_code=202, tags=["webhooks"]
 )
 def replay_webhook(
-    webhook_id: FromPath[int], data: ReplayIn, tenant_id: TenantId, ctx: Ctx
+    webhook_id: FromPath[int], data: JSONBody[ReplayIn], tenant_id: TenantId, ctx: Ctx
 ) -> ReplayOut:
     """Send the events of a click-time range again, with their original webhook-ids."""
     if data.to <= data.from_ms:
