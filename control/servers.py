@@ -33,9 +33,7 @@ def serve_edge(settings: EdgeSettings) -> None:
         # Workers learn their config from the agent through the sealed snapshot file; with
         # no configured key, a per-run key that never touches the disk seals it.
         os.environ["CLICKGATE_EDGE_SNAPSHOT_KEY"] = new_key_text()
-    # SIGTERM stays blocked (pending, not lost) in the agent until its handler is in place:
-    # a stop in the second it spends importing would otherwise kill it before it ships.
-    agent = subprocess.Popen([sys.executable, "-m", "edge.agent"], preexec_fn=_block_sigterm)
+    agent = start_agent()
     try:
         _granian_edge(settings)
     finally:
@@ -46,6 +44,14 @@ def serve_edge(settings: EdgeSettings) -> None:
         except subprocess.TimeoutExpired:
             agent.kill()
             agent.wait()
+
+
+def start_agent(env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """The edge agent process (edge.agent), with SIGTERM blocked (pending, not lost) until
+    its handler is in place: a stop in the second it spends importing would otherwise
+    kill it before it ships what the journal holds."""
+    command = [sys.executable, "-m", "edge.agent"]
+    return subprocess.Popen(command, env=env, preexec_fn=_block_sigterm)
 
 
 def _block_sigterm() -> None:

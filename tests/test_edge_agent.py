@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+from pathlib import Path
 
 import pytest
 
+from control.servers import start_agent
 from edge.agent import supervised
 from edge.journal import ShipStats
 from edge.metrics import AgentStats, EdgeMetrics
+from edge.sealing import new_key_text
+from tests.cluster import free_port
 
 
 def test_a_failing_job_is_restarted_counted_and_logged(caplog: pytest.LogCaptureFixture) -> None:
@@ -46,3 +52,19 @@ def test_cancelling_a_supervised_job_ends_it() -> None:
             await task
 
     asyncio.run(asyncio.wait_for(scenario(), 5))
+
+
+def test_a_stop_while_the_agent_starts_waits_for_its_handler(tmp_path: Path) -> None:
+    """SIGTERM sent the moment the agent is spawned (it is still importing): it stops the
+    graceful way, writing its final stats, instead of dying of the signal unshipped."""
+    env = {
+        **os.environ,
+        "CLICKGATE_EDGE_DATA_DIR": str(tmp_path),
+        "CLICKGATE_EDGE_CONTROL_GRPC": f"127.0.0.1:{free_port()}",  # nobody there
+        "CLICKGATE_EDGE_GRACE": "1",
+        "CLICKGATE_EDGE_SNAPSHOT_KEY": new_key_text(),
+    }
+    agent = start_agent(env)
+    agent.send_signal(signal.SIGTERM)
+    assert agent.wait(30) == 0  # -15 if the signal had found the default action
+    assert (tmp_path / "agent-stats.json").exists()
