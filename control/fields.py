@@ -6,7 +6,7 @@ token would reach the database at every click).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Final
 
 import msgspec
 
@@ -21,9 +21,12 @@ MessageId = Annotated[
 ]
 # POST /v1/links: "" (or none) mints a link that belongs to no message.
 LinkMessageId = Annotated[str, msgspec.Meta(max_length=200, pattern=r"^[^\x00]*$")]
-# Tags travel in every tracked link's token: keep them few and short so URLs stay short.
-Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^\x00]*$")]
-Tags = Annotated[list[Tag], msgspec.Meta(max_length=20)]
+# Tags travel in every tracked link's token: keep them few and short so URLs stay short
+# (and within CLICKGATE_EDGE_MAX_PATH). A rewrite's per-link tags are held to them too.
+MAX_TAGS: Final = 20
+MAX_TAG_CHARS: Final = 128
+Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TAG_CHARS, pattern=r"^[^\x00]*$")]
+Tags = Annotated[list[Tag], msgspec.Meta(max_length=MAX_TAGS)]
 Recipient = Annotated[
     str,
     msgspec.Meta(

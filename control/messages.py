@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from control.clock import now_ms
 from control.db.models import Domain, Message, Stream
 from control.domains import domain_for, served, tenant_domain
-from control.fields import MessageId, Name, Recipient, Tags
+from control.fields import MAX_TAG_CHARS, MAX_TAGS, MessageId, Name, Recipient, Tags
 from control.keys import active_key, key_secret
 from control.links import recipient_ref
-from control.rewrite import LinkReport, Minter, RewriteOptions, rewrite_message
+from control.rewrite import LinkReport, Minter, RewriteOptions, TagsRefused, rewrite_message
 from control.rollups.deltas import Deltas
 from control.rollups.facts import tags_text
 from control.settings import ControlSettings
@@ -189,10 +189,19 @@ def make_minter(
     ).mint
 
     def mint(url: str, index: int, location: str, link_tags: tuple[str, ...]) -> str:
-        merged = tags + tuple(t for t in link_tags if t not in tags) if link_tags else tags
+        if not link_tags:
+            return minted(url, index, _LOCATIONS[location], tags)
+        merged = tuple(dict.fromkeys(tags + link_tags))
+        if len(merged) > MAX_TAGS or not all(map(_fits_tag, link_tags)):
+            raise TagsRefused(f"more than {MAX_TAGS} tags or a tag over {MAX_TAG_CHARS} chars")
         return minted(url, index, _LOCATIONS[location], merged)
 
     return mint
+
+
+def _fits_tag(tag: str) -> bool:
+    """A link's own tag (from its markup) within what the API takes for a message's."""
+    return len(tag) <= MAX_TAG_CHARS and "\x00" not in tag
 
 
 def record_message(

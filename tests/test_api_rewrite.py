@@ -124,6 +124,35 @@ def test_rewrite_tracks_html_and_text_links_with_their_tokens(api: Api) -> None:
     assert body["text"].startswith(f"See {links[3]['tracked_url']}. Or (")
 
 
+def test_link_tags_beyond_the_apis_limits_leave_the_link_untracked(api: Api) -> None:
+    """A template's per-link tags are held to the message's limits (20 tags of at most 128
+    characters, with the message's): a token that grew without bound would be a link the
+    edge refuses. Such a link stays as it was, reported "tags"; the others are tracked."""
+    message_tags = [f"m{n}" for n in range(16)]
+
+    def link(n: int, tags: str) -> str:
+        return f'<a href="https://example.com/{n}" data-clickgate-tags="{tags}">{n}</a>'
+
+    html = "".join(
+        [
+            link(0, "a;b;c;d"),  # 20 with the message's
+            link(1, "a;b;c;d;e"),  # 21
+            link(2, "m0;m1;a;b;c;d;a"),  # repeats count once: 20
+            link(3, "x" * 129),
+            link(4, "x" * 128),
+        ]
+    )
+    response = api.rewrite(message_id="msg-tags", tags=message_tags, html=html)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    reasons = [link["skip_reason"] for link in body["links"]]
+    assert reasons == [None, "tags", None, "tags", None]
+    assert api.open(body["links"][0]["tracked_url"]).body.tags == (*message_tags, *"abcd")
+    assert len(api.open(body["links"][2]["tracked_url"]).body.tags) == 20
+    assert '<a href="https://example.com/1">1</a>' in body["html"]  # untouched, marker gone
+    assert "data-clickgate" not in body["html"]
+
+
 def test_first_rewrite_creates_the_default_stream_once(api: Api) -> None:
     for n in range(2):
         assert api.rewrite(message_id=f"m-{n}", text="https://example.com/").status_code == 200

@@ -9,6 +9,7 @@ from control.rewrite.model import (
     Minter,
     RewriteOptions,
     RewriteResult,
+    TagsRefused,
 )
 from control.rewrite.session import LinkSession
 from control.rewrite.text import rewrite_text
@@ -19,6 +20,7 @@ __all__ = [
     "Minter",
     "RewriteOptions",
     "RewriteResult",
+    "TagsRefused",
     "rewrite_message",
 ]
 

@@ -19,6 +19,7 @@ SKIP_VISIBLE_URL: Final = "visible_url"
 SKIP_ALREADY_TRACKED: Final = "already_tracked"
 SKIP_LIMIT: Final = "limit"
 SKIP_DISABLED: Final = "disabled"  # tracking switched off for this body (track_html/track_text)
+SKIP_TAGS: Final = "tags"  # the link's tags, with its message's, are more than a token carries
 SKIP_REASONS: Final = (
     SKIP_OPT_OUT,
     SKIP_SCHEME,
@@ -28,11 +29,17 @@ SKIP_REASONS: Final = (
     SKIP_ALREADY_TRACKED,
     SKIP_LIMIT,
     SKIP_DISABLED,
+    SKIP_TAGS,
 )
 
 # mint(destination_url, index, location, tags) -> tracked URL. May raise ValueError for a
 # destination it refuses; the link is then reported "malformed" and left untouched.
 Minter = Callable[[str, int, str, tuple[str, ...]], str]
+
+
+class TagsRefused(ValueError):
+    """Raised by a minter for link tags it cannot carry: the link is left untouched and
+    reported "tags" (a link whose token grew past what edges accept would be broken)."""
 
 
 class LinkReport(msgspec.Struct):

@@ -7,9 +7,11 @@ from control.rewrite.model import (
     SKIP_DISABLED,
     SKIP_LIMIT,
     SKIP_MALFORMED,
+    SKIP_TAGS,
     LinkReport,
     Minter,
     RewriteOptions,
+    TagsRefused,
 )
 from control.rewrite.urls import (
     append_params,
@@ -74,7 +76,7 @@ class LinkSession:
 
         `reason` and `url` come from destination(), or a reason the caller found after it
         (opt_out before, visible_url after); then come disabled, limit, and the minter's
-        refusal (malformed), so a link has one stable reason.
+        refusal (tags, malformed), so a link has one stable reason.
         """
         links = self.links
         index = len(links)
@@ -87,6 +89,8 @@ class LinkSession:
             else:
                 try:
                     tracked = self._mint(url, index, location, tags)
+                except TagsRefused:
+                    reason = SKIP_TAGS
                 except ValueError:  # the minter refused it (too long, unsafe, ...)
                     reason = SKIP_MALFORMED
                 else:
