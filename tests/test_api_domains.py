@@ -11,6 +11,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
+import control.domains
 from control.api.app import build_app, make_context
 from control.db.migrate import upgrade
 from control.domains import add_domain
@@ -109,6 +110,30 @@ def test_an_unproved_registration_is_released_after_72_hours(
     assert taken.status_code == 409
     shown = client.get("/v1/domains/go.brand.test", headers=h["acme"]).json()
     assert shown["verification_record"] is None  # proved once; only the CNAME is rechecked
+
+
+def test_a_concurrent_registration_of_the_same_name_is_a_409(
+    api: tuple[Client, dict[str, dict[str, str]]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other request commits between this one's lookup and its insert: the unique
+    constraint decides, and the loser gets the same 409 as a later request would."""
+    client, h = api
+    real_now = control.domains.now_ms
+
+    def other_request_commits_first() -> int:
+        monkeypatch.setattr(control.domains, "now_ms", real_now)
+        with sqlite3.connect(tmp_path / "api.db") as db:
+            db.execute(
+                "INSERT INTO domains (tenant_id, name, is_default, created_ms, custom, dns_state,"
+                " dns_reason, dns_failures, next_check_ms, https_only)"
+                " VALUES (2, 'race.brand.test', 0, 0, 1, 'pending', '', 0, 0, 0)"
+            )
+        return real_now()
+
+    monkeypatch.setattr(control.domains, "now_ms", other_request_commits_first)
+    lost = client.post("/v1/domains", json={"name": "race.brand.test"}, headers=h["acme"])
+    assert lost.status_code == 409, lost.text
+    assert lost.json()["error"]["code"] == "conflict"
 
 
 def test_https_only_and_removal(api: tuple[Client, dict[str, dict[str, str]]]) -> None:

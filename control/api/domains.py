@@ -8,6 +8,7 @@ import msgspec
 from litestar import delete, get, patch, post
 from litestar.params import FromPath, JSONBody
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from control.acme.jobs import check_now
 from control.api.context import Ctx, TenantId
@@ -127,6 +128,10 @@ def create_domain(data: JSONBody[DomainIn], tenant_id: TenantId, ctx: Ctx) -> Do
             return domain_out(domain, None, ctx.settings.cname_target)
     except Conflict as exc:
         raise ApiError(409, "conflict", str(exc)) from None
+    except IntegrityError:  # the same name registered by a concurrent request
+        raise ApiError(
+            409, "conflict", f"domain {data.name.strip()} is already registered"
+        ) from None
     except ValueError as exc:
         raise ApiError(400, "bad_request", str(exc)) from None
 
