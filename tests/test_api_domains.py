@@ -13,6 +13,7 @@ from litestar.testing import TestClient
 
 import control.domains
 from control.api.app import build_app, make_context
+from control.clock import now_ms
 from control.db.migrate import upgrade
 from control.domains import add_domain
 from control.settings import ControlSettings
@@ -118,7 +119,7 @@ def test_a_concurrent_registration_of_the_same_name_is_a_409(
     """The other request commits between this one's lookup and its insert: the unique
     constraint decides, and the loser gets the same 409 as a later request would."""
     client, h = api
-    real_now = control.domains.now_ms
+    real_now = now_ms
 
     def other_request_commits_first() -> int:
         monkeypatch.setattr(control.domains, "now_ms", real_now)
