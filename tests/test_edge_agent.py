@@ -65,6 +65,9 @@ def test_a_stop_while_the_agent_starts_waits_for_its_handler(tmp_path: Path) -> 
         "CLICKGATE_EDGE_SNAPSHOT_KEY": new_key_text(),
     }
     agent = start_agent(env)
-    agent.send_signal(signal.SIGTERM)
-    assert agent.wait(30) == 0  # -15 if the signal had found the default action
+    try:
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(30) == 0  # -15 if the signal had found the default action
+    finally:
+        agent.kill()  # only if it hung: never leave it running
     assert (tmp_path / "agent-stats.json").exists()
