@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-
-from sqlalchemy.orm import Session, sessionmaker
+from typing import TYPE_CHECKING
 
 from control.settings import ControlSettings, load_control_settings
 from edge.envconfig import SettingsError
 from edge.settings import load_edge_settings
+
+if TYPE_CHECKING:  # only for annotations: `clickgate edge` never loads SQLAlchemy
+    from sqlalchemy.orm import Session, sessionmaker
 
 
 def main(argv: list[str] | None = None) -> int:
