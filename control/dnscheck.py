@@ -29,6 +29,9 @@ def proof_value(token: str) -> str:
 class DnsResult:
     verified: bool
     reason: str  # human-readable; says what to fix when not verified
+    # Whether the name is a CNAME to us, whatever else is wrong (proof, CAA); None when
+    # DNS gave no answer to tell (SERVFAIL, timeout).
+    points_here: bool | None = None
 
 
 class DnsTrouble(Exception):
@@ -61,18 +64,18 @@ def check_domain(
     try:
         cname = _cname(resolver, name)
         if cname is None:
-            return DnsResult(False, f"no CNAME record: create {name}. CNAME {target}.")
+            return DnsResult(False, f"no CNAME record: create {name}. CNAME {target}.", False)
         if cname != target.rstrip(".").lower():
             fix = f"change it to {name}. CNAME {target}."
-            return DnsResult(False, f"CNAME points to {cname}, not {target}: {fix}")
-        proof_problem = _proof_problem(resolver, *proof) if proof else ""
-        caa_problem = proof_problem or _caa_problem(resolver, name, caa_identities)
+            return DnsResult(False, f"CNAME points to {cname}, not {target}: {fix}", False)
+        problem = _proof_problem(resolver, *proof) if proof else ""
+        problem = problem or _caa_problem(resolver, name, caa_identities)
     except DnsTrouble as exc:
         return DnsResult(False, str(exc))
-    if caa_problem:
-        return DnsResult(False, caa_problem)
+    if problem:
+        return DnsResult(False, problem, True)
     found = f"CNAME to {target}" + (f" and TXT at {proof[0]}" if proof else "")
-    return DnsResult(True, f"{found} found")
+    return DnsResult(True, f"{found} found", True)
 
 
 def _proof_problem(resolver: dns.resolver.Resolver, name: str, value: str) -> str:

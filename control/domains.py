@@ -22,6 +22,10 @@ CHECK_LEASE_MS = 60_000  # a DNS check in flight; also the retry delay if its pr
 # A registration that has not proved ownership in this time no longer blocks another
 # tenant from registering the name: nobody can hold a domain they do not control.
 CLAIM_RELEASE_MS = 72 * 3600_000
+# A verified domain whose CNAME has pointed elsewhere (or nowhere) this long no longer
+# blocks another tenant either: the name has changed hands or been given up, and links
+# on it have not reached us since. The newcomer must still prove ownership (TXT).
+LOST_RELEASE_MS = 30 * 24 * 3600_000
 
 _HOSTNAME = re.compile(
     r"(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
@@ -87,7 +91,9 @@ def register_domain(
             # Same message whoever owns it: do not reveal other tenants' domains.
             raise Conflict(
                 f"domain {host} is already registered (a registration that is not "
-                f"verified within {CLAIM_RELEASE_MS // 3600_000} hours is released)"
+                f"verified within {CLAIM_RELEASE_MS // 3600_000} hours is released, and "
+                f"so is one whose CNAME has not pointed at us for "
+                f"{LOST_RELEASE_MS // (24 * 3600_000)} days)"
             )
         _delete(session, existing)
         session.flush()
@@ -108,9 +114,14 @@ def register_domain(
 
 
 def _claim_released(domain: Domain, tenant_id: int) -> bool:
-    """Another tenant's custom domain that never proved ownership within the release time."""
-    stale = now_ms() - domain.created_ms >= CLAIM_RELEASE_MS
-    return domain.custom and domain.verified_ms is None and domain.tenant_id != tenant_id and stale
+    """Another tenant's custom domain that never proved ownership within the release time,
+    or whose CNAME DNS has shown pointing away from us for the lost-release time."""
+    if not domain.custom or domain.tenant_id == tenant_id:
+        return False
+    now = now_ms()
+    if domain.verified_ms is None:
+        return now - domain.created_ms >= CLAIM_RELEASE_MS
+    return domain.cname_lost_ms is not None and now - domain.cname_lost_ms >= LOST_RELEASE_MS
 
 
 def ownership_proof(domain: Domain) -> tuple[str, str] | None:
@@ -146,6 +157,10 @@ def record_check(session: Session, domain: Domain, result: DnsResult, base_ms: i
     now = now_ms()
     was_served = domain.verified_ms is not None
     domain.checked_ms, domain.dns_reason = now, result.reason[:500]  # a String(500)
+    if result.points_here:
+        domain.cname_lost_ms = None
+    elif result.points_here is False:  # None: DNS could not tell; the clock runs on
+        domain.cname_lost_ms = domain.cname_lost_ms or now
     if result.verified:
         domain.dns_state, domain.dns_failures = "verified", 0
         domain.verified_ms = domain.verified_ms or now

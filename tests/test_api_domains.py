@@ -11,10 +11,12 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
+import control.acme.jobs
 import control.domains
 from control.api.app import build_app, make_context
 from control.clock import now_ms
 from control.db.migrate import upgrade
+from control.dnscheck import DnsResult
 from control.domains import add_domain
 from control.settings import ControlSettings
 from control.tenants import create_api_key, create_tenant
@@ -111,6 +113,57 @@ def test_an_unproved_registration_is_released_after_72_hours(
     assert taken.status_code == 409
     shown = client.get("/v1/domains/go.brand.test", headers=h["acme"]).json()
     assert shown["verification_record"] is None  # proved once; only the CNAME is rechecked
+
+
+def test_a_verified_domain_whose_cname_is_gone_for_30_days_is_released(
+    api: tuple[Client, dict[str, dict[str, str]]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The name changed hands: the new owner, on another tenant, can register it (and must
+    prove ownership); a CNAME seen again, or DNS trouble, never starts or shortens the wait."""
+    client, h = api
+    dns = [DnsResult(True, "CNAME and TXT found", True)]
+    monkeypatch.setattr(control.acme.jobs, "check_domain", lambda *_: dns[0])
+
+    def check() -> dict[str, object]:
+        response = client.post("/v1/domains/go.brand.test/check", headers=h["acme"])
+        assert response.status_code == 200, response.text
+        body: dict[str, object] = response.json()
+        return body
+
+    def lost_days_ago(days: float) -> None:
+        with sqlite3.connect(tmp_path / "api.db") as db:
+            db.execute(
+                "UPDATE domains SET cname_lost_ms = ? WHERE name = 'go.brand.test'",
+                (now_ms() - int(days * 24 * 3600_000),),
+            )
+
+    def globex_registers() -> int:
+        response = client.post("/v1/domains", json={"name": "go.brand.test"}, headers=h["globex"])
+        return response.status_code
+
+    client.post("/v1/domains", json={"name": "go.brand.test"}, headers=h["acme"])
+    assert check()["state"] == "verified" and check()["cname_lost_ms"] is None
+    dns[0] = DnsResult(False, "no CNAME record: create go.brand.test. CNAME x.", False)
+    before = now_ms()
+    lost = check()["cname_lost_ms"]
+    assert isinstance(lost, int) and before <= lost <= now_ms()
+    assert check()["cname_lost_ms"] == lost  # the clock keeps its start
+    dns[0] = DnsResult(False, "DNS lookup of go.brand.test failed (SERVFAIL)", None)
+    assert check()["cname_lost_ms"] == lost
+    lost_days_ago(29)
+    refused = client.post("/v1/domains", json={"name": "go.brand.test"}, headers=h["globex"])
+    assert refused.status_code == 409 and "30 days" in refused.json()["error"]["message"]
+    # The CNAME is back (CAA now refuses our CA, but the name points here): clock reset.
+    dns[0] = DnsResult(False, "CAA record at brand.test allows only other.ca", True)
+    assert check()["cname_lost_ms"] is None
+    assert globex_registers() == 409
+    dns[0] = DnsResult(False, "CNAME points to other.example, not x", False)
+    check()
+    lost_days_ago(31)
+    assert globex_registers() == 201
+    assert client.get("/v1/domains/go.brand.test", headers=h["acme"]).status_code == 404
+    taken = client.get("/v1/domains/go.brand.test", headers=h["globex"]).json()
+    assert taken["state"] == "pending" and taken["verification_record"] is not None
 
 
 def test_a_concurrent_registration_of_the_same_name_is_a_409(

@@ -44,18 +44,26 @@ def verdict(resolver: FakeResolver, name: str = "click.brand.test") -> tuple[boo
 def test_cname_to_us_is_verified() -> None:
     resolver = FakeResolver({("click.brand.test", "CNAME"): [TARGET + "."]})
     assert verdict(resolver) == (True, f"CNAME to {TARGET} found")
+    assert check_domain(resolver, "click.brand.test", TARGET, OURS).points_here  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
-    ("records", "failing", "expected"),
+    ("records", "failing", "expected", "points_here"),
     [
-        ({}, frozenset(), "no CNAME record: create click.brand.test. CNAME edge.clickgate.test."),
+        (
+            {},
+            frozenset(),
+            "no CNAME record: create click.brand.test. CNAME edge.clickgate.test.",
+            False,
+        ),
         (
             {("click.brand.test", "CNAME"): ["other.example."]},
             frozenset(),
             "CNAME points to other.example",
+            False,
         ),
-        ({}, frozenset({"click.brand.test"}), "failed (SERVFAIL)"),
+        # DNS trouble says nothing about where the name points.
+        ({}, frozenset({"click.brand.test"}), "failed (SERVFAIL)", None),
         (
             {
                 ("click.brand.test", "CNAME"): [TARGET + "."],
@@ -63,20 +71,26 @@ def test_cname_to_us_is_verified() -> None:
             },
             frozenset(),
             "CAA record at brand.test allows only letsencrypt.org",
+            True,
         ),
         (
             {("click.brand.test", "CNAME"): [TARGET + "."], ("test", "CAA"): ['0 issue ";"']},
             frozenset(),
             "allows only no CA",
+            True,
         ),
     ],
 )
 def test_problems_are_explained(
-    records: dict[tuple[str, str], list[str]], failing: frozenset[str], expected: str
+    records: dict[tuple[str, str], list[str]],
+    failing: frozenset[str],
+    expected: str,
+    points_here: bool | None,
 ) -> None:
-    verified, reason = verdict(FakeResolver(records, failing))
-    assert not verified
-    assert expected in reason
+    result = check_domain(FakeResolver(records, failing), "click.brand.test", TARGET, OURS)  # type: ignore[arg-type]
+    assert not result.verified
+    assert expected in result.reason
+    assert result.points_here is points_here
 
 
 PROOF = ("_clickgate.click.brand.test", "clickgate-verification=5ec2e7")

@@ -60,6 +60,9 @@ class DomainOut(msgspec.Struct, kw_only=True):
     verification_record: DnsRecord | None
     checked_ms: int | None
     next_check_ms: int | None
+    # Since when DNS has shown the name not CNAME'd to us (null while it is): 30 days
+    # after, another tenant that proves ownership may register a verified domain.
+    cname_lost_ms: int | None
     certificate: CertificateOut
     created_ms: int
 
@@ -102,6 +105,7 @@ def domain_out(d: Domain, cert: Certificate | None, target: str) -> DomainOut:
         verification_record=proof_record,
         checked_ms=d.checked_ms,
         next_check_ms=d.next_check_ms if d.custom else None,
+        cname_lost_ms=d.cname_lost_ms,
         certificate=certificate_out(cert),
         created_ms=d.created_ms,
     )

@@ -115,6 +115,10 @@ class Domain(Base):
     # domain cannot take it over when its owner points the shared CNAME at us. NULL for
     # platform domains and for domains verified before the proof existed.
     verify_token: Mapped[str | None] = mapped_column(String(64), default=None)
+    # When DNS first answered that the name no longer CNAMEs to us, since the last check
+    # that found it did; NULL while it does (or was never seen either way). A verified
+    # domain lost this long can be registered by another tenant (control.domains).
+    cname_lost_ms: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
 
 class ConfigRevision(Base):
