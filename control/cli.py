@@ -65,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     domain_add.add_argument("name")
     domain_add.add_argument("--default", action="store_true")
     domain_add.set_defaults(handler=cmd_domain_add)
+    domain_remove = domain.add_parser(
+        "remove", help="remove a click domain, whichever tenant holds it (edges stop serving it)"
+    )
+    domain_remove.add_argument("name")
+    domain_remove.set_defaults(handler=cmd_domain_remove)
 
     keys = sub.add_parser("keys", help="signing keys").add_subparsers(required=True)
     keys_rotate = keys.add_parser("rotate", help="publish a new key; active once edges hold it")
@@ -209,6 +214,21 @@ def cmd_domain_add(args: argparse.Namespace) -> int:
         print(f"clickgate: {exc}", file=sys.stderr)
         return 1
     print(domain.name)
+    return 0
+
+
+def cmd_domain_remove(args: argparse.Namespace) -> int:
+    from control.domains import release_domain
+    from control.tenants import NotFound
+
+    sessions = _session_factory(load_control_settings())
+    try:
+        with sessions.begin() as session:
+            tenant_id = release_domain(session, args.name)
+    except NotFound as exc:
+        print(f"clickgate: {exc}", file=sys.stderr)
+        return 1
+    print(f"removed {args.name.strip().rstrip('.').lower()} (tenant {tenant_id})")
     return 0
 
 

@@ -1,0 +1,47 @@
+"""Operator commands of `clickgate` that act on the database directly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from control.cli import main
+from control.db.engine import make_engine, make_sessionmaker
+from control.db.models import ConfigRevision
+from control.domains import register_domain
+from control.tenants import find_tenant
+from tests.cluster import MASTER_KEY
+
+
+def current_revision(session: Session) -> int:
+    return session.scalar(select(ConfigRevision.revision).where(ConfigRevision.id == 1)) or 0
+
+
+def test_domain_remove_frees_a_name_held_by_any_tenant(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    monkeypatch.setenv("CLICKGATE_DATABASE_URL", url)
+    monkeypatch.setenv("CLICKGATE_MASTER_KEY", MASTER_KEY)
+    assert main(["migrate"]) == 0
+    assert main(["tenant", "create", "old", "--domain", "click.old.test"]) == 0
+    assert main(["tenant", "create", "new"]) == 0
+    engine = make_engine(url)
+    sessions = make_sessionmaker(engine)
+    with sessions.begin() as session:
+        register_domain(session, find_tenant(session, "old").id, "go.brand.test")
+        before = current_revision(session)
+    capsys.readouterr()
+
+    assert main(["domain", "remove", "Go.Brand.Test."]) == 0
+    assert capsys.readouterr().out.startswith("removed go.brand.test (tenant ")
+    assert main(["domain", "remove", "go.brand.test"]) == 1
+    assert "no click domain 'go.brand.test'" in capsys.readouterr().err
+    # The name is free for its new owner, and edges drop it at the next revision.
+    assert main(["domain", "add", "new", "go.brand.test"]) == 0
+    with sessions() as session:
+        assert current_revision(session) > before
+    engine.dispose()
