@@ -23,6 +23,10 @@ from edge.sealing import Sealer
 
 _encode_json = msgspec.json.Encoder().encode
 TENANT_CACHE_SECONDS = 30.0  # how soon a tenant's privacy switch reaches ingest
+# Headers are stored up to these lengths: real ones are far shorter, and one link
+# requested with a 400 KB User-Agent must not grow the clicks table by 400 KB a click.
+MAX_USER_AGENT = 1024
+MAX_REFERER = 2048
 
 
 class IngestResult(msgspec.Struct):
@@ -70,7 +74,8 @@ class Ingestor:
             return "unknown_key"
         if not token.verify_raw(click.netloc, click.token, key[1]):
             return "bad_token"  # the edge verified it; re-checking keeps a broken edge honest
-        found = self.enrich(session, click, key[0], body.sent_at)
+        user_agent = _text(click.user_agent.decode("utf-8", "replace")[:MAX_USER_AGENT])
+        found = self.enrich(session, click, user_agent, key[0], body.sent_at)
         location = token.LOCATIONS[body.location] if body.location < 2 else "html"
         return (
             click.click_id.hex(),
@@ -81,7 +86,8 @@ class Ingestor:
             edge_id[:200],
             click.status,
             click.method.decode("latin-1")[:8],
-            click.host.decode("latin-1").partition(":")[0][:253],
+            # As the edge matched it: "Click.Brand.com:443" is click.brand.com in stats.
+            click.host.decode("latin-1").partition(":")[0].lower()[:253],
             _text(token.destination(click.netloc, body)),
             _text(body.message_id)[:200],
             body.link_index,
@@ -90,17 +96,19 @@ class Ingestor:
             body.sent_at,
             _text(body.recipient)[:200],
             found.ip,
-            _text(click.user_agent.decode("utf-8", "replace")),
-            _text(click.referer.decode("utf-8", "replace")),
+            user_agent,
+            _text(click.referer.decode("utf-8", "replace")[:MAX_REFERER]),
             _text(click.accept_language.decode("latin-1"))[:200],
             _text(click.purpose.decode("latin-1"))[:64],
             *_enrichment_columns(found),
         )
 
-    def enrich(self, session: Session, click: ClickRecord, tenant_id: int, sent_at: int) -> Any:
+    def enrich(
+        self, session: Session, click: ClickRecord, user_agent: str, tenant_id: int, sent_at: int
+    ) -> Any:
         return self.enricher.enrich(
             ip=click.ip,
-            user_agent=click.user_agent.decode("utf-8", "replace"),
+            user_agent=user_agent,
             method=click.method.decode("latin-1"),
             purpose=click.purpose.decode("latin-1"),
             time_ms=click.time_ms,

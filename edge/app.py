@@ -109,7 +109,7 @@ def build_app(state: EdgeState) -> ASGIApp:
                     status,
                     b"GET" if method == "GET" else b"HEAD",
                     host,
-                    client_ip.resolve(peer, forwarded) if forwarded else peer,
+                    client_ip.resolve(peer, forwarded, scope["headers"]) if forwarded else peer,
                     headers.get(b"user-agent", b""),
                     headers.get(b"referer", b""),
                     headers.get(b"accept-language", b""),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 
 _CACHE_LIMIT = 4096
+_FORWARDED_FOR = b"x-forwarded-for"
 
 
 class ClientIP:
@@ -33,19 +35,45 @@ class ClientIP:
         self._trusted[address] = trusted
         return trusted
 
-    def resolve(self, peer: str, forwarded_for: bytes) -> str:
-        """The right-most address in X-Forwarded-For not belonging to a trusted proxy."""
+    def resolve(
+        self,
+        peer: str,
+        forwarded_for: bytes,
+        headers: Iterable[tuple[bytes, bytes]] = (),
+    ) -> str:
+        """The right-most address in X-Forwarded-For not belonging to a trusted proxy.
+
+        `forwarded_for` is the header's last line. Several lines (each proxy tier may add
+        its own) are one list, in order (RFC 9110 5.3); they are gathered from `headers`
+        only when every hop of the last line is a trusted proxy, since otherwise the
+        answer is in the last line and the request path need not scan the headers.
+        """
         if not forwarded_for or not self.networks or not self.is_trusted(peer):
             return peer
         hops = forwarded_for.decode("latin-1").split(",")
+        found = self._untrusted(hops)
+        if found is None:
+            lines = [value for name, value in headers if name == _FORWARDED_FOR]
+            if len(lines) > 1:
+                hops = b",".join(lines).decode("latin-1").split(",")
+                found = self._untrusted(hops)
+        if found is None:
+            found = hops[0].strip()  # every hop is ours: the first is the best guess
+        return found if _is_ip(found) else peer
+
+    def _untrusted(self, hops: list[str]) -> str | None:
         for hop in reversed(hops):
             candidate = hop.strip()
             if not self.is_trusted(candidate):
-                return candidate if _is_ip(candidate) else peer
-        return hops[0].strip() if _is_ip(hops[0].strip()) else peer
+                return candidate
+        return None
 
 
 def _is_ip(text: str) -> bool:
+    """A client address: IPv4 or IPv6, without an IPv6 zone ("fe80::1%eth0" names a link
+    on the sender's host, not a client; ingest would store no address for it)."""
+    if "%" in text:
+        return False
     try:
         ipaddress.ip_address(text)
     except ValueError:

@@ -12,9 +12,10 @@ plain ASCII (so a reader sees where the link goes), else ``<click base>/<token>`
     tag  = BLAKE3-keyed(key, netloc | "\\n" | raw without tag)[:16]
 
 The edge decodes by mapping base64url onto standard base64, so it also takes the
-standard alphabet's "+" and "/" for "-" and "_": the same raw bytes, so one token to the
-MAC, the stats and the kill switch. Refusing those spellings would cost the hot path
-about 5 % of a token check for no change in what is counted or blocked.
+standard alphabet's "+" and "/" for "-" and "_", and "=" padding after the last group
+(which strict base64 decoding allows): the same raw bytes, so one token to the MAC, the
+stats and the kill switch. Refusing those spellings would cost the hot path about 5 % of
+a token check for no change in what is counted or blocked.
 
 The MAC covers the readable netloc, so the host a reader sees is the host the
 link goes to. ``body`` is a msgpack array (see :class:`Body`); with the netloc in

@@ -142,6 +142,25 @@ def test_client_ip_from_trusted_proxy_only(tmp_path: Path) -> None:
     assert mapped_range.is_trusted("::ffff:127.0.0.1") and not mapped_range.is_trusted("::1")
 
 
+def test_client_ip_reads_every_forwarded_for_line_and_refuses_zones(tmp_path: Path) -> None:
+    """Two proxy tiers, each adding its own X-Forwarded-For line, give one list (RFC 9110
+    5.3); an IPv6 address with a zone names no client, so the peer stands in."""
+    state = make_state(tmp_path, trusted_proxies=["127.0.0.0/8", "10.0.0.0/8"])
+    app = app_for(state)
+    path = "/" + token.mint(KEY_ID, KEY, URL)
+    two_lines = [(b"x-forwarded-for", b"198.51.100.7"), (b"x-forwarded-for", b"10.1.2.3")]
+    for headers in (
+        two_lines,
+        [(b"x-forwarded-for", b"203.0.113.9, 198.51.100.7"), (b"x-forwarded-for", b"10.1.2.3")],
+        [(b"x-forwarded-for", b"10.9.9.9"), (b"x-forwarded-for", b"198.51.100.7, 10.1.2.3")],
+        [(b"x-forwarded-for", b"2001:db8::1%eth0")],
+        [(b"x-forwarded-for", b"fe80::1%" + b"z" * 3000 + b", 10.1.2.3")],
+    ):
+        call(app, path, headers=headers, client=("127.0.0.1", 1))
+    ips = [decode_record(r).ip for r in reader_for(state).read_batch(10).records]
+    assert ips == ["198.51.100.7", "198.51.100.7", "198.51.100.7", "127.0.0.1", "127.0.0.1"]
+
+
 def test_full_journal_still_redirects_and_counts_the_drop(tmp_path: Path) -> None:
     state = make_state(tmp_path, journal_segment_bytes=4096, journal_max_bytes=4096)
     app = app_for(state)
