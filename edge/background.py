@@ -22,6 +22,9 @@ log = logging.getLogger("clickgate.edge")
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 CONFIG_POLL_SECONDS = 0.1  # how soon a worker sees a snapshot the agent wrote
+# How soon a new spare journal segment follows the one a rotation took: a segment holds
+# about 0.3 s of clicks at the edge's peak (8 MiB of ~365-byte records at 70k/s).
+SPARE_SECONDS = 0.1
 
 
 class Background:
@@ -81,11 +84,15 @@ class Background:
             asyncio.create_task(every(CONFIG_POLL_SECONDS, state.reload_config)),
             asyncio.create_task(every(settings.journal_fsync_interval, self._sync)),
         ]
+        if state.journal is not None:
+            tasks.append(asyncio.create_task(every(SPARE_SECONDS, state.journal.prepare_spare)))
         await stop.wait()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._sync()
+        if state.journal is not None:
+            state.journal.discard_spare()
         if server:
             server.close()
 

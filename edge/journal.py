@@ -42,6 +42,7 @@ from edge.metrics import EdgeMetrics
 
 HEADER = struct.Struct("<II")
 SUFFIX = ".seg"
+_UNNAMED = ".new"  # a segment being created: the reader never lists it
 _encode_into = msgspec.msgpack.Encoder().encode_into
 _pack_header = HEADER.pack
 _crc32 = zlib.crc32
@@ -93,6 +94,12 @@ class Journal:
         # it commits (last + 1, 0) and deletes every segment, and a writer starting again
         # at 1 would write where the reader never looks (and a later commit deletes).
         self.active_seq = max(existing[-1] + 1 if existing else 1, read_cursor(slot).seq)
+        for leftover in slot.glob("*" + _UNNAMED):  # never written to: only named ones are
+            leftover.unlink(missing_ok=True)
+        # The next segment, created and mapped by the background thread ahead of time, so
+        # that a rotation on the request loop is one rename, not open + fallocate + mmap
+        # (60-360 us measured here, more while the disk is busy with an fsync).
+        self._spare: tuple[Path, int, mmap.mmap] | None = None
         self._fd, self._map = self._open(self.active_seq)
         self._segment_size = 0
 
@@ -142,7 +149,7 @@ class Journal:
         if size > self.segment_bytes:
             return False  # can never fit: dropped and counted, the journal goes on
         try:
-            fd, mapped = self._open(self.active_seq + 1)
+            fd, mapped = self._take_spare(self.active_seq + 1) or self._open(self.active_seq + 1)
         except OSError:
             return False  # disk full or failing: this record is dropped, the next one retries
         self._sizes[self.active_seq] = self._segment_size
@@ -159,8 +166,12 @@ class Journal:
         into the mapping; the rename makes a segment visible to the reader only when it
         is ready, since a newer segment tells the reader the previous one is finished.
         """
-        path = self.slot / segment_name(seq)
-        tmp = path.with_suffix(".new")
+        tmp = self.slot / f"{seq:012d}{_UNNAMED}"
+        fd, mapped = self._create(tmp)
+        os.replace(tmp, self.slot / segment_name(seq))
+        return fd, mapped
+
+    def _create(self, tmp: Path) -> tuple[int, mmap.mmap]:
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
             os.posix_fallocate(fd, 0, self.segment_bytes)
@@ -169,8 +180,41 @@ class Journal:
             os.close(fd)
             tmp.unlink(missing_ok=True)
             raise
-        os.replace(tmp, path)
         return fd, mapped
+
+    def _take_spare(self, seq: int) -> tuple[int, mmap.mmap] | None:
+        """Request loop: name the prepared segment `seq` (it holds no record yet)."""
+        spare, self._spare = self._spare, None
+        if spare is None:
+            return None
+        tmp, fd, mapped = spare
+        try:
+            os.replace(tmp, self.slot / segment_name(seq))
+        except OSError:
+            mapped.close()
+            os.close(fd)
+            raise
+        return fd, mapped
+
+    def prepare_spare(self) -> None:
+        """Background thread: have the next segment ready before the active one fills.
+
+        Only this thread sets the spare and only the request loop takes it, each with one
+        attribute store, so neither can see half of one.
+        """
+        if self._spare is None:
+            tmp = self.slot / f"spare{_UNNAMED}"
+            fd, mapped = self._create(tmp)
+            self._spare = (tmp, fd, mapped)
+
+    def discard_spare(self) -> None:
+        """Background thread, at shutdown: the spare holds nothing; remove it."""
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            tmp, fd, mapped = spare
+            mapped.close()
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
 
     def sync(self) -> None:
         """Background thread: fsync and close retired segments, fsync the active one.

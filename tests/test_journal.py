@@ -150,3 +150,34 @@ def test_a_record_larger_than_a_segment_is_dropped_and_counted(tmp_path: Path) -
     assert journal.append(record(3))
     assert journal.metrics.dropped["write_error"] == 1
     assert numbers(reader.read_batch(10).records) == [1, 3]
+
+
+def test_rotation_takes_the_spare_the_background_prepared(tmp_path: Path) -> None:
+    """The request loop renames a segment the background thread made ready; it creates
+    one itself only when none is ready; a spare left by a dead worker is removed."""
+    journal, reader, lock_fd = open_journal(tmp_path)
+    spare = journal.slot / "spare.new"
+    journal.prepare_spare()
+    spare_inode = spare.stat().st_ino
+    first = journal.active_seq
+    n = 0
+    while journal.active_seq == first:
+        assert journal.append(record(n))
+        n += 1
+    assert not spare.exists()
+    assert (journal.slot / f"{journal.active_seq:012d}.seg").stat().st_ino == spare_inode
+    second = journal.active_seq
+    while journal.active_seq == second:  # no spare now: created on the spot, as before
+        assert journal.append(record(n))
+        n += 1
+    journal.prepare_spare()
+    journal.prepare_spare()  # one spare at a time
+    assert sorted(p.name for p in journal.slot.glob("*.new")) == ["spare.new"]
+    got = reader.read_batch(10_000).records
+    assert numbers(got)[: n - 1] == list(range(n - 1))  # nothing lost or reordered
+    os.close(lock_fd)  # the worker dies with its spare in place
+    restarted, _, _ = open_journal(tmp_path)
+    assert restarted.slot == journal.slot and not spare.exists()
+    restarted.prepare_spare()
+    restarted.discard_spare()  # a clean shutdown leaves none either
+    assert list(restarted.slot.glob("*.new")) == []
