@@ -183,6 +183,21 @@ def _promote_once(sessions: sessionmaker[Session]) -> list[int]:
         return promote_ready(session)
 
 
+# Edges ping every 20 s (edge.agent.KEEPALIVE_MS) so that a dead control plane is
+# noticed on an idle config stream. gRPC servers by default answer a client that pings
+# more often than every 5 minutes without data with GOAWAY "too_many_pings", which cut
+# every edge's config stream a few minutes after it opened, over and over.
+MIN_PING_INTERVAL_MS = 10_000
+
+
+def server_options(min_ping_ms: int = MIN_PING_INTERVAL_MS) -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_receive_message_length", 64 << 20),
+        ("grpc.http2.min_ping_interval_without_data_ms", min_ping_ms),
+        ("grpc.keepalive_permit_without_calls", 1),
+    ]
+
+
 async def start_grpc(
     sessions: sessionmaker[Session],
     host: str,
@@ -191,7 +206,7 @@ async def start_grpc(
     metrics: ControlMetrics,
     ingestor: Ingestor,
 ) -> tuple[grpc.aio.Server, int]:
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 << 20)])
+    server = grpc.aio.server(options=server_options())
     ingest_pb2_grpc.add_IngestServicer_to_server(
         IngestService(sessions, token, metrics, ingestor), server
     )

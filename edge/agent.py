@@ -32,6 +32,9 @@ from edge.shipper import Shipper, backoff
 from edge.sync import acknowledge_forever, watch_config
 
 log = logging.getLogger("clickgate.edge.agent")
+# A dead control plane is noticed within this on an idle connection (the control plane
+# allows it: control.rpc.MIN_PING_INTERVAL_MS).
+KEEPALIVE_MS = 20_000
 
 
 class AgentState:
@@ -158,7 +161,7 @@ async def run(settings: EdgeSettings) -> None:
     # `clickgate edge` starts us with SIGTERM blocked, so a stop during start-up waited.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     channel = grpc.aio.insecure_channel(
-        settings.control_grpc, options=[("grpc.keepalive_time_ms", 20000)]
+        settings.control_grpc, options=[("grpc.keepalive_time_ms", KEEPALIVE_MS)]
     )
     ship = ShipLoop(state, channel)
     jobs: dict[str, Callable[[], Awaitable[None]]] = {
