@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+import psycopg
 from clickgate.v1 import config_pb2, config_pb2_grpc, ingest_pb2, ingest_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer  # public as health.aio, untyped there
@@ -54,6 +57,12 @@ class IngestService(ingest_pb2_grpc.IngestServicer):
         self.ingestor = ingestor
         # SQLite has one writer; serialising here beats piling up on its busy timeout.
         self.write_lock = asyncio.Lock()
+        # And the lock the transaction itself holds. A call whose edge gave up waiting is
+        # cancelled while its thread goes on, which releases write_lock: the edge's retry
+        # of the same batch then ran beside it, and on SQLite its duplicate check missed
+        # the rows the first one was committing (UNIQUE constraint failed, an unexpected
+        # error in the servicer).
+        self._store_lock = threading.Lock()
 
     async def IngestClicks(
         self, request: ingest_pb2.IngestClicksRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -68,7 +77,7 @@ class IngestService(ingest_pb2_grpc.IngestServicer):
                 result = await asyncio.to_thread(
                     self._store, request.edge_id, list(request.records)
                 )
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, sqlite3.Error, psycopg.Error) as exc:  # store.py's raw cursors
             self.metrics.db_errors += 1
             log.error("ingest failed: %s", exc.__class__.__name__)
             await context.abort(grpc.StatusCode.UNAVAILABLE, "database unavailable")
@@ -80,7 +89,7 @@ class IngestService(ingest_pb2_grpc.IngestServicer):
         )
 
     def _store(self, edge_id: str, records: list[bytes]) -> IngestResult:
-        with self.sessions.begin() as session:
+        with self._store_lock, self.sessions.begin() as session:
             return self.ingestor.ingest(session, edge_id, records)
 
 

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
+from typing import Any
+
 import msgspec
+import pytest
 from blake3 import blake3
+from clickgate.v1 import ingest_pb2
 from sqlalchemy import select
 
 from control.api.context import AppContext
 from control.db.models import Click
-from control.ingest import MAX_REFERER, MAX_USER_AGENT, Ingestor
+from control.ingest import MAX_REFERER, MAX_USER_AGENT, Ingestor, IngestResult
 from control.keys import active_key, key_secret
+from control.metrics import ControlMetrics
+from control.rpc import IngestService
 from edge import token
 from edge.record import encode_record
 from tests.webhookkit import ctx, tenant
@@ -111,3 +120,55 @@ def test_host_is_stored_as_matched_and_huge_headers_are_cut(ctx: AppContext) -> 
     assert [row.host for row in rows] == ["click.test", "click.test"]
     assert rows[1].user_agent == huge.decode()[:MAX_USER_AGENT]
     assert len(rows[1].referer) == MAX_REFERER
+
+
+def test_a_batch_sent_again_while_its_first_call_still_runs_waits_for_it(
+    ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The edge gives up on a slow call and sends the batch again. The cancelled call's
+    transaction goes on in its thread; the retry's must not run beside it (on SQLite the
+    two duplicate checks then raced: UNIQUE constraint failed)."""
+    tenant_id, _ = tenant(ctx)
+    with ctx.sessions() as session:
+        key = active_key(session, tenant_id)
+        secret = key_secret(ctx.sealer, key)
+    opened = token.open_token(
+        token.mint(key.id, secret, "https://shop.example/p"), {key.id: secret}
+    )
+    assert opened is not None
+    records = [journaled(n, opened.netloc, opened.raw) for n in (1, 2)]
+    ingestor = Ingestor(ctx.sealer, ctx.enricher)
+    real_ingest = ingestor.ingest
+    first_inside, release = threading.Event(), threading.Event()
+    spans: list[tuple[float, float]] = []
+
+    def slow_first(session: Any, edge_id: str, batch: list[bytes]) -> IngestResult:
+        entered = time.monotonic()
+        if not spans and not first_inside.is_set():
+            first_inside.set()
+            release.wait(10)  # the first call's transaction, still going after its cancel
+        try:
+            return real_ingest(session, edge_id, batch)
+        finally:
+            spans.append((entered, time.monotonic()))
+
+    monkeypatch.setattr(ingestor, "ingest", slow_first)
+    service = IngestService(ctx.sessions, "", ControlMetrics(), ingestor)
+    request = ingest_pb2.IngestClicksRequest(edge_id="edge-1", records=records)
+
+    async def retried() -> ingest_pb2.IngestClicksReply:
+        context: Any = None  # no token configured: the service never asks its context
+        first = asyncio.create_task(service.IngestClicks(request, context))
+        await asyncio.to_thread(first_inside.wait, 10)
+        first.cancel()  # the edge's deadline passed
+        second = asyncio.create_task(service.IngestClicks(request, context))
+        await asyncio.sleep(0.3)
+        release.set()
+        return await second
+
+    reply = asyncio.run(retried())
+    assert (reply.inserted, reply.duplicates) == (0, 2)
+    (_, first_end), (second_start, _) = sorted(spans)
+    assert second_start >= first_end, "the retry's transaction ran beside the first one"
+    with ctx.sessions() as session:
+        assert len(session.scalars(select(Click.click_id)).all()) == 2
