@@ -89,6 +89,8 @@ def rewrite_html(html: str, session: LinkSession, *, enabled: bool) -> str:
         found = html[start:end]
         if "&" in found:
             found = decode_attribute(found)
+        if "\x00" in found:
+            found = found.replace("\x00", "\ufffd")  # as the tokenizer reads it
         found = found.strip(C0_OR_SPACE)
         reason, url = known.get(found) or destination(found)
         # Only an <a> has text to read, and it is read only for a link that would be
@@ -139,6 +141,10 @@ def _rewritten(
     found = html[start:end]
     if "&" in found:
         found = decode_attribute(found)
+    if "\x00" in found:
+        # The tokenizer turns NUL in an attribute value into U+FFFD, so it is no longer a
+        # C0 control that URL parsing strips: "\x00https://..." is a relative link.
+        found = found.replace("\x00", "\ufffd")
     found = found.strip(C0_OR_SPACE)
     reason, url = (SKIP_OPT_OUT, "") if opt_out else session.destination(found)
     # Only an <a> has text to read, and it is read only for a link that would be tracked.

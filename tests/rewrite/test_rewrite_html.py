@@ -553,3 +553,19 @@ def test_a_stray_quote_in_an_unquoted_value_does_not_swallow_links() -> None:
 @pytest.mark.parametrize("odd", ["<v:>", "<v: x>", "<V:/>", "<v:\n>", "<areax>", "<abbr>"])
 def test_odd_tag_names_do_not_stop_the_scan(odd: str) -> None:
     assert reasons(rewrite(f'{odd}<a href="https://e.com/">x</a>')) == [None]
+
+
+def test_nul_in_an_href_is_read_as_the_tokenizer_reads_it() -> None:
+    """A browser's tokenizer makes NUL in an attribute value U+FFFD before the URL is
+    parsed, so it is not stripped like the C0 controls around a URL (found by comparing
+    with html5lib): a leading one makes the link relative, a trailing one is part of
+    the path."""
+    for marked in ("", " data-clickgate-no-track-not"):  # the common path and the full one
+        leading = rewrite(f'<a{marked} href="\x00https://example.com/p">x</a>').links[0]
+        assert (leading.skip_reason, leading.original_url) == (
+            "scheme",
+            "\ufffdhttps://example.com/p",
+        )
+        trailing = rewrite(f'<a{marked} href="https://example.com/p\x00">x</a>').links[0]
+        assert trailing.tracked_url is not None
+        assert opened(trailing.tracked_url).url == "https://example.com/p%EF%BF%BD"
