@@ -30,6 +30,7 @@ import fcntl
 import mmap
 import os
 import struct
+import threading
 import time
 import zlib
 from collections import deque
@@ -100,6 +101,7 @@ class Journal:
         # that a rotation on the request loop is one rename, not open + fallocate + mmap
         # (60-360 us measured here, more while the disk is busy with an fsync).
         self._spare: tuple[Path, int, mmap.mmap] | None = None
+        self._spare_lock = threading.Lock()  # taken once per segment on the request loop
         self._fd, self._map = self._open(self.active_seq)
         self._segment_size = 0
 
@@ -184,7 +186,8 @@ class Journal:
 
     def _take_spare(self, seq: int) -> tuple[int, mmap.mmap] | None:
         """Request loop: name the prepared segment `seq` (it holds no record yet)."""
-        spare, self._spare = self._spare, None
+        with self._spare_lock:
+            spare, self._spare = self._spare, None
         if spare is None:
             return None
         tmp, fd, mapped = spare
@@ -199,17 +202,20 @@ class Journal:
     def prepare_spare(self) -> None:
         """Background thread: have the next segment ready before the active one fills.
 
-        Only this thread sets the spare and only the request loop takes it, each with one
-        attribute store, so neither can see half of one.
+        Only this thread makes a spare (outside the lock: it waits on the disk); the
+        request loop takes it under the lock, which also keeps discard_spare at shutdown
+        from closing a spare the request loop is taking.
         """
         if self._spare is None:
             tmp = self.slot / f"spare{_UNNAMED}"
             fd, mapped = self._create(tmp)
-            self._spare = (tmp, fd, mapped)
+            with self._spare_lock:
+                self._spare = (tmp, fd, mapped)
 
     def discard_spare(self) -> None:
         """Background thread, at shutdown: the spare holds nothing; remove it."""
-        spare, self._spare = self._spare, None
+        with self._spare_lock:
+            spare, self._spare = self._spare, None
         if spare is not None:
             tmp, fd, mapped = spare
             mapped.close()
