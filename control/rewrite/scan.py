@@ -81,6 +81,9 @@ _HREF: Final = (
     rf"(?:[{WS}]*+=[{WS}]*+(?:\"(?P<dq>[^\"]*+)\"?+|'(?P<sq>[^']*+)'?+|(?P<uq>[^{WS}>]*+))|)"
 )
 
+# An end tag ("</td>") reads its attributes as a start tag would, so a quoted ">" in one
+# does not end it; one with no quote takes the first, short branch, and "</" followed by
+# anything but a letter is a bogus comment that ends at the first ">".
 # One regex consumes everything that cannot hold a link, inside the regex engine: text,
 # ordinary comments, raw-text elements, CDATA, end tags, doctype and bogus comments
 # (which include "<![endif]-->"), and every other start tag with its attributes, so
@@ -90,7 +93,7 @@ _HREF: Final = (
 _SCAN = re.compile(
     rf"""[^<]*+
     (?:<(?:
-          /[^>]*+>?+
+          /(?:[^>"']*+>|[A-Za-z][^{WS}/>]*+{ATTRS}>?+|[^>]*+>?+)
         | {_START_TAG}
         | !--\[[Ii][Ff][^\]>]*+\]>
         | !--(?:>|->|(?:[^-]++|-(?!-!?>))*+(?:--!?>)?)

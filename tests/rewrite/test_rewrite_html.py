@@ -569,3 +569,22 @@ def test_nul_in_an_href_is_read_as_the_tokenizer_reads_it() -> None:
         trailing = rewrite(f'<a{marked} href="https://example.com/p\x00">x</a>').links[0]
         assert trailing.tracked_url is not None
         assert opened(trailing.tracked_url).url == "https://example.com/p%EF%BF%BD"
+
+
+@pytest.mark.parametrize(
+    ("html", "live"),
+    [
+        # A browser reads an end tag's attributes: the quoted ">" does not end it.
+        ('</p title="a>b <textarea>"><a href="https://example.com/p">p</a>', True),
+        ("</p title=\"x><img alt='\">'<textarea><a href=https://example.com/z>x</textarea>", False),
+        # "</" and no letter: a bogus comment, which ends at the first ">" whatever quotes.
+        ('</ "a><a href="https://example.com/p">p</a>', True),
+        ("</p title=a'b><a href=https://example.com/p>p</a>", True),
+    ],
+)
+def test_end_tags_end_where_browsers_end_them(html: str, live: bool) -> None:
+    result = rewrite(html)
+    tracked = [link for link in result.links if link.tracked_url is not None]
+    assert len(tracked) == (1 if live else 0), result.links
+    if not live:
+        assert html_of(result) == html
