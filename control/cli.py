@@ -224,11 +224,11 @@ def cmd_domain_remove(args: argparse.Namespace) -> int:
     sessions = _session_factory(load_control_settings())
     try:
         with sessions.begin() as session:
-            tenant_id = release_domain(session, args.name)
+            host, tenant_id = release_domain(session, args.name)
     except NotFound as exc:
         print(f"clickgate: {exc}", file=sys.stderr)
         return 1
-    print(f"removed {args.name.strip().rstrip('.').lower()} (tenant {tenant_id})")
+    print(f"removed {host} (tenant {tenant_id})")
     return 0
 
 

@@ -145,16 +145,17 @@ def remove_domain(session: Session, tenant_id: int, name: str) -> None:
     _delete(session, tenant_domain(session, tenant_id, name))
 
 
-def release_domain(session: Session, name: str) -> int:
+def release_domain(session: Session, name: str) -> tuple[str, int]:
     """The operator's removal, whichever tenant holds the name (a new owner's support
-    request); returns that tenant's id. Links on it stop working at the next revision."""
+    request); returns the name and that tenant's id. Links on it stop working at the
+    next revision."""
     host = name.strip().rstrip(".").lower()
     domain = session.scalar(select(Domain).where(Domain.name == host))
     if domain is None:
         raise NotFound(f"no click domain {host!r}")
     tenant_id = domain.tenant_id
     _delete(session, domain)
-    return tenant_id
+    return host, tenant_id
 
 
 def _delete(session: Session, domain: Domain) -> None:
