@@ -98,8 +98,22 @@ def cmd_edge(_: argparse.Namespace) -> int:
 def cmd_control(_: argparse.Namespace) -> int:
     from control.servers import serve_control
 
+    if not _regex_engine_ok():
+        return 2
     serve_control(load_control_settings())
     return 0
+
+
+def _regex_engine_ok() -> bool:
+    """Refuse, before any server starts, a Python whose re would make rewriting track nothing."""
+    try:  # the import itself runs the check; on a broken engine it raises there
+        from control.rewrite import scan
+
+        scan.check_engine()
+    except RuntimeError as exc:  # scan.RegexEngineBroken
+        print(f"clickgate: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
@@ -144,6 +158,8 @@ def _bootstrap_domain(session: Session, tenant_id: int, name: str) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     from control.up import run_up
 
+    if not _regex_engine_ok():
+        return 2
     return run_up(args)
 
 

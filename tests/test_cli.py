@@ -45,3 +45,22 @@ def test_domain_remove_frees_a_name_held_by_any_tenant(
     with sessions() as session:
         assert current_revision(session) > before
     engine.dispose()
+
+
+@pytest.mark.parametrize("command", ["control", "up"])
+def test_servers_refuse_a_broken_regex_engine_before_starting(
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from control.rewrite import scan
+
+    def broken() -> None:
+        raise scan.RegexEngineBroken("run clickgate on CPython 3.11.5 or later")
+
+    def must_not_start(*args: object) -> None:
+        raise AssertionError("a server started on a broken regex engine")
+
+    monkeypatch.setattr(scan, "check_engine", broken)
+    monkeypatch.setattr("control.servers.serve_control", must_not_start)
+    monkeypatch.setattr("control.up.run_up", must_not_start)
+    assert main([command]) == 2
+    assert "clickgate: run clickgate on CPython 3.11.5 or later" in capsys.readouterr().err

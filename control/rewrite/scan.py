@@ -124,3 +124,27 @@ def link_tags(html: str) -> Iterator[re.Match[str]]:
     # finditer, not a loop over match(): the engine goes from tag to tag without
     # returning to Python in between.
     return _SCAN.finditer(html)
+
+
+class RegexEngineBroken(RuntimeError):
+    """This Python's re module mis-runs the scan: it would find no links at all."""
+
+
+def check_engine() -> None:
+    """Refuse to run on a regex engine that gets possessive quantifiers wrong.
+
+    CPython 3.11.0 to 3.11.4 mis-match a possessive repeat around a lookahead or a
+    backtracking subpattern (python/cpython#100061, #106052; fixed in 3.11.5), and Debian
+    12's python3.11 (3.11.2) still does: there the scan reads every link tag as an
+    ordinary tag, and a rewrite would silently track nothing. Checked once, at import.
+    """
+    found = [m.group(LINK) for m in link_tags('<p class="x"><a href="https://e.com/">x</a>')]
+    if found[:1] != ["a"]:
+        raise RegexEngineBroken(
+            "this Python's re module mis-matches possessive quantifiers (CPython before "
+            "3.11.5, python/cpython#106052), so link rewriting would find no links; "
+            "run clickgate on CPython 3.11.5 or later"
+        )
+
+
+check_engine()
