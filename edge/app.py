@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,6 +19,8 @@ from typing import Any
 from edge.background import Background
 from edge.clientip import ClientIP
 from edge.responses import (
+    BAD_REQUEST,
+    BAD_REQUEST_HEAD,
     EMPTY_BODY,
     GONE,
     GONE_HEAD,
@@ -33,6 +36,7 @@ from edge.state import EdgeState
 from edge.token import Opened, location, open_path
 
 Scope = dict[str, Any]
+Headers = list[tuple[bytes, bytes]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -50,14 +54,21 @@ def build_app(state: EdgeState) -> ASGIApp:
     now = time.time
     background = Background(state)
 
-    async def not_found(path: str, method: str, send: Send, host: bytes = b"") -> None:
-        """Anything that is not a valid tracked link: probes, or a page that reveals nothing."""
-        if path == "/healthz" or path == "/readyz":
+    async def not_found(path: str, method: str, send: Send, raw_headers: Headers) -> None:
+        """Anything that is not a valid tracked link: probes, a 400 for a request with no
+        usable Host, or a page that reveals nothing."""
+        if path == "/healthz" or path == "/readyz":  # load balancers probe without a Host
             ready = path == "/healthz" or state.ready
             for message in OK if ready else NOT_READY:
                 await send(message)
             return
-        if host and path.startswith(ACME_CHALLENGE_PREFIX) and state.config is not None:
+        host = single_host(raw_headers)
+        if host is None:
+            served[400] += 1
+            for message in BAD_REQUEST if method == "GET" else BAD_REQUEST_HEAD:
+                await send(message)
+            return
+        if path.startswith(ACME_CHALLENGE_PREFIX) and state.config is not None:
             # ACME HTTP-01: answered only for domains (and tokens) in the config snapshot.
             answer = state.config.challenges.get(_bare_host(host) + b"/" + path[28:].encode())
             if answer is not None:
@@ -82,16 +93,30 @@ def build_app(state: EdgeState) -> ASGIApp:
             return
         path: str = scope["path"]
         config = state.config
+        raw_headers = scope["headers"]
         if len(path) > max_path or config is None:
-            return await not_found(path, method, send)
-        # One C-level pass over the headers beats a Python loop of comparisons;
-        # a repeated header keeps its last value, which is all we need here.
-        headers = dict(scope["headers"])
+            return await not_found(path, method, send, raw_headers)
+        # One C-level pass over the headers beats a Python loop of comparisons; a
+        # repeated header keeps its last value, which is all we need here.
+        headers = dict(raw_headers)
         host = headers.get(b"host", b"")
         colon = host.find(b":")
         found = config.host_keys.get(host[:colon].lower() if colon > 0 else host.lower())
-        if found is None or (opened := open_path(path[1:], found[1])) is None:
-            return await not_found(path, method, send, host)
+        if (
+            found is None
+            # Two Host lines, or a port of not only digits after our name: RFC 9112 3.2
+            # wants a 400 unless the field is one valid host[:port]. The full check
+            # runs only then (a name found in host_keys is valid as it is).
+            or (
+                (
+                    len(headers) != len(raw_headers)
+                    or (colon > 0 and not host[colon + 1 :].isdigit())
+                )
+                and single_host(raw_headers) is None
+            )
+            or (opened := open_path(path[1:], found[1])) is None
+        ):
+            return await not_found(path, method, send, raw_headers)
         key_id, netloc, raw, body = opened
         revoked = config.revoked.get(found[0])
         status = 302
@@ -152,6 +177,24 @@ def acme_answer(key_authorization: bytes, method: str) -> list[dict[str, Any]]:
         {"type": "http.response.start", "status": 200, "headers": headers},
         {"type": "http.response.body", "body": body, "more_body": False},
     ]
+
+
+# RFC 9112 3.2 and RFC 3986 3.2.2: uri-host [":" port], the host an IP literal or a
+# non-empty reg-name (an "http" URI's host is never empty, RFC 9110 4.2.1).
+_HOST_FIELD = re.compile(
+    rb"(?:\[[0-9A-Za-z:.\-_~!$&'()*+,;=%]+\]|[0-9A-Za-z.\-_~!$&'()*+,;=%]+)(?::[0-9]*)?"
+)
+
+
+def single_host(raw_headers: Headers) -> bytes | None:
+    """The request's one valid Host value, or None when it has none, several, or a bad one.
+
+    Granian puts an empty Host into the scope of a request that sent none.
+    """
+    hosts = [value for name, value in raw_headers if name == b"host"]
+    if len(hosts) != 1 or _HOST_FIELD.fullmatch(hosts[0]) is None:
+        return None
+    return hosts[0]
 
 
 def _bare_host(host: bytes) -> bytes:

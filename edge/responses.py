@@ -52,5 +52,10 @@ GONE_HEAD: Final = [GONE[0], EMPTY_BODY]
 METHOD_NOT_ALLOWED: Final = _page(
     405, b"<!doctype html><title>Method not allowed</title>\n", ((b"allow", b"GET, HEAD"),)
 )
+BAD_REQUEST: Final = _page(
+    400,
+    b"<!doctype html><title>Bad request</title><p>The request has no usable Host header.</p>\n",
+)
+BAD_REQUEST_HEAD: Final = [BAD_REQUEST[0], EMPTY_BODY]
 OK: Final = _text(200, b"ok\n")
 NOT_READY: Final = _text(503, b"not ready\n")

@@ -86,6 +86,51 @@ def test_invalid_links_get_a_404_page_that_reveals_nothing(
     assert state.metrics.journaled == 0
 
 
+@pytest.mark.parametrize(
+    ("host", "extra"),
+    [
+        ("", []),  # no Host: Granian puts an empty one in the scope
+        ("click.example", [(b"host", b"click.example")]),  # two, even the same
+        ("click.example", [(b"host", b"other.example")]),
+        ("other.example", [(b"host", b"click.example")]),  # the last one is ours
+        ("click.example/x", []),
+        ("click example", []),
+        ("user@click.example", []),
+        ("click.example:80:80", []),
+        ("[::1", []),
+    ],
+)
+def test_a_request_without_exactly_one_valid_host_gets_400(
+    tmp_path: Path, host: str, extra: list[tuple[bytes, bytes]]
+) -> None:
+    # RFC 9112 3.2: no Host, more than one, or an invalid value is a 400, never a
+    # redirect or a click, even with a valid token of the domain the last Host names.
+    state = make_state(tmp_path)
+    app = app_for(state)
+    path = "/" + token.mint(KEY_ID, KEY, URL)
+    response = call(app, path, host=host, headers=extra)
+    assert response.status == 400
+    assert "location" not in response.headers
+    assert b"Host" in response.body
+    head = call(app, path, method="HEAD", host=host, headers=extra)
+    assert (head.status, head.body) == (400, b"")
+    assert state.metrics.journaled == 0
+    assert state.metrics.served[400] == 2
+
+
+def test_valid_host_forms_are_not_refused(tmp_path: Path) -> None:
+    state = make_state(tmp_path)
+    app = app_for(state)
+    path = "/" + token.mint(KEY_ID, KEY, URL)
+    # Other headers may repeat (proxies add X-Forwarded-For lines); only Host may not.
+    twice = [(b"accept-language", b"de"), (b"accept-language", b"en")]
+    assert call(app, path, host="click.example:443", headers=twice).status == 302
+    for host in ("[2001:db8::1]:8080", "192.0.2.1", "xn--bcher-kva.example", "a.example:"):
+        assert call(app, path, host=host).status == 404  # well-formed, not our domain
+    assert call(app, "/healthz", host="").status == 200  # health checks send no Host
+    assert state.metrics.served[400] == 0
+
+
 def test_other_methods_get_405_never_a_redirect(tmp_path: Path) -> None:
     app = app_for(make_state(tmp_path))
     for method in ("POST", "PUT", "DELETE", "OPTIONS", "PATCH"):

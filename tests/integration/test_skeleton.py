@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import httpx
 
 from tests.cluster import Cluster, wait_until
@@ -45,6 +47,12 @@ def test_foreign_and_unknown_requests_never_redirect(cluster: Cluster) -> None:
         response = httpx.get(cluster.edge_url + p, headers={"Host": host})
         assert response.status_code == 404, (host, p)
     assert httpx.post(cluster.edge_url + path, headers={"Host": "localhost"}).status_code == 405
+    # Through the real server (Granian), raw: no Host, two Hosts, a bad one: 400s.
+    for host_lines in [b"", b"Host: localhost\r\nHost: localhost\r\n", b"Host: local host\r\n"]:
+        request = b"GET " + path.encode() + b" HTTP/1.1\r\n" + host_lines + b"\r\n"
+        assert _raw_status(cluster.edge_port, request) == b"400", host_lines
+    no_host_probe = b"GET /healthz HTTP/1.0\r\n\r\n"  # as load balancers send it
+    assert _raw_status(cluster.edge_port, no_host_probe) == b"200"
     metrics = httpx.get(f"http://127.0.0.1:{cluster.metrics_port}/metrics").text
     assert "clickgate_edge_clicks_journaled_total 0" in metrics
     assert cluster.clicks("m-foreign") == []
@@ -61,3 +69,16 @@ def test_grpc_health_reports_serving(cluster: Cluster) -> None:
         for service in ("", "clickgate.v1.Ingest", "clickgate.v1.Config"):
             reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def _raw_status(port: int, request: bytes) -> bytes:
+    """The status code of one raw HTTP/1.x request, bytes as the server wrote them."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(request)
+        head = b""
+        while b"\r\n" not in head:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+    return head.split(b" ", 2)[1]
