@@ -70,6 +70,10 @@ def _granian_edge(settings: EdgeSettings) -> None:
         log_access=False,
         backlog=4096,
         workers_kill_timeout=int(settings.grace) + WORKER_KILL_MARGIN,
+        # A worker that dies (OOM kill, a crash in native code) is started again and
+        # takes its journal slot back; the others serve on. Without this Granian stops
+        # the whole edge. It still exits on a crash loop (a respawn dying within 5.5 s).
+        respawn_failed_workers=True,
     ).serve()
 
 

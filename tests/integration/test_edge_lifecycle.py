@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from pathlib import Path
@@ -165,3 +166,54 @@ def test_clicks_after_a_restart_are_shipped_too(cluster: Cluster) -> None:
     wait_until(
         lambda: {c["user_agent"] for c in cluster.clicks("m-again")} == expected, 30, "clicks"
     )
+
+
+def _workers(edge_pid: int) -> set[int]:
+    """The Granian worker processes of an edge (its children other than the agent)."""
+    children = Path(f"/proc/{edge_pid}/task/{edge_pid}/children").read_text().split()
+    workers = set()
+    for pid in map(int, children):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except FileNotFoundError:
+            continue  # gone since the list was read
+        if b"edge.agent" not in cmdline:
+            workers.add(pid)
+    return workers
+
+
+def test_a_killed_worker_is_replaced_and_the_edge_serves_on(cluster: Cluster) -> None:
+    cluster.bootstrap()
+    cluster.start_control()
+    cluster.start("edge", "edge", CLICKGATE_EDGE_WORKERS="2")
+    wait_until(lambda: httpx.get(f"{cluster.edge_url}/readyz").status_code == 200, 30, "edge")
+    edge = cluster.procs["edge"]
+    wait_until(lambda: len(_workers(edge.pid)) == 2, 30, "two workers")
+    path = cluster.mint("https://example.com/w", message_id="m-worker").split(
+        f":{cluster.edge_port}", 1
+    )[1]
+    with ClickLoad(cluster.edge_url, f"localhost:{cluster.edge_port}", [path]) as load:
+        time.sleep(1)
+        before = _workers(edge.pid)
+        victim = min(before)
+        os.kill(victim, signal.SIGKILL)  # as the kernel's OOM killer would
+        replaced = wait_until(
+            lambda: len(now := _workers(edge.pid)) == 2 and victim not in now and now,
+            30,
+            "a new worker in place of the killed one",
+        )
+        served_after_kill = len(load.redirected)
+        time.sleep(1.5)
+    assert edge.poll() is None, "the edge stopped when one worker died"
+    assert replaced - before, "no new worker process"
+    assert len(load.redirected) > served_after_kill + 50  # it went on serving
+    # Every click that got a 302 is stored, those of the killed worker included: its
+    # journal writes were in the page cache, and the agent ships them.
+    stored = wait_until(
+        lambda: (
+            (s := {c["user_agent"] for c in cluster.clicks("m-worker")}) >= load.redirected and s
+        ),
+        30,
+        "every redirected click stored",
+    )
+    assert load.redirected <= stored
