@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from control.domains import domain_for, served
 from control.fields import LinkMessageId, Name, Recipient, Tags
 from control.keys import active_key, key_secret
+from control.rewrite.urls import host_reads_as_written
 from control.settings import ControlSettings
 from edge import token
 
@@ -36,6 +37,12 @@ def mint_link(
     """Raise token.TokenError for a destination that cannot be tracked, DomainNotReady
     for a custom domain whose CNAME is not seen yet."""
     token.check_destination(req.url)
+    if not host_reads_as_written(req.url):
+        # Else a host revocation of the host the browser goes to would not match it.
+        raise token.TokenError(
+            "url host must be an ASCII host name, a dotted-decimal IPv4 address or an [IPv6]"
+            " literal (no backslash, percent-escape or numeric shorthand in the authority)"
+        )
     domain = served(domain_for(session, tenant_id, req.domain))
     key = active_key(session, tenant_id)
     path = token.mint(

@@ -74,6 +74,18 @@ def test_mint_link_returns_a_verifiable_tracked_url(
         ({"url": "javascript:alert(1)"}, 400, "invalid_url"),
         ({"url": "mailto:x@example.com"}, 400, "invalid_url"),
         ({"url": "https://example.com/\r\nX: y"}, 400, "invalid_url"),
+        # Authorities a browser reads as another host than the one spelled, which a host
+        # revocation (compared with the spelled host) would miss.
+        ({"url": "https://\\evil.example/x"}, 400, "invalid_url"),
+        ({"url": "https://good.example\\@evil.example/"}, 400, "invalid_url"),
+        ({"url": "https://%EF%BD%85vil.example/"}, 400, "invalid_url"),  # fullwidth e
+        ({"url": "https://evil%E3%80%82example/"}, 400, "invalid_url"),  # ideographic dot
+        ({"url": "https://b%C3%BCcher.example/"}, 400, "invalid_url"),
+        ({"url": "http://0x01020304/"}, 400, "invalid_url"),
+        ({"url": "http://16909060/"}, 400, "invalid_url"),
+        ({"url": "http://01.02.03.04/"}, 400, "invalid_url"),
+        ({"url": "http://1.2.772/"}, 400, "invalid_url"),
+        ({"url": "https://[::1/"}, 400, "invalid_url"),
         ({"url": "https://example.com/", "domain": "click.globex.test"}, 404, "not_found"),
         ({"nope": 1}, 400, "bad_request"),
         ({"url": 5}, 400, "bad_request"),
@@ -90,6 +102,26 @@ def test_bad_link_requests_get_clear_json_errors(
     assert response.status_code == status, response.text
     assert response.json()["error"]["code"] == code
     assert "Traceback" not in response.text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:p%40ss@example.com:8443/x",
+        "http://192.0.2.1/",
+        "https://[2001:db8::1]:8080/p?q=1#f",
+        "HTTPS://Example.COM./a\\b",  # a backslash past the authority is path
+        "https://xn--bcher-kva.example/",
+        "https://a_b.example/",
+    ],
+)
+def test_links_to_hosts_spelled_as_browsers_read_them_are_minted(
+    api: tuple[Client, dict[str, str], dict[str, str]], url: str
+) -> None:
+    client, auth, _ = api
+    response = client.post("/v1/links", json={"url": url}, headers={"Authorization": auth["acme"]})
+    assert response.status_code == 201, response.text
+    assert response.json()["url"] == url
 
 
 def test_malformed_json_is_a_400(api: tuple[Client, dict[str, str], dict[str, str]]) -> None:

@@ -145,6 +145,22 @@ def _well_formed(url: str) -> re.Match[str] | None:
     return match
 
 
+_SCHEME_AUTHORITY = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://[^/?#]*+")
+
+
+def host_reads_as_written(url: str) -> bool:
+    """True when a browser goes to the host the URL spells, as host revocations compare it.
+
+    The authority (RFC 3986: up to the first "/", "?" or "#") must be well-formed: an
+    ASCII host name, dotted-decimal IPv4 or an [IPv6] literal, with optional userinfo and
+    port. A browser reads other spellings as some other host: "\\" ends the authority,
+    a percent-escaped host is decoded and IDNA-mapped ("%EF%BD%85vil.com" is evil.com),
+    and "0x7f.1" or "2130706433" are IPv4 addresses.
+    """
+    match = _SCHEME_AUTHORITY.match(url)
+    return match is not None and _well_formed(match.group()) is not None
+
+
 def _is_ipv4(host: str) -> bool:
     try:
         ipaddress.IPv4Address(host)
