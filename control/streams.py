@@ -87,6 +87,8 @@ def check_url_params(params: dict[str, str]) -> dict[str, str]:
     for name, value in params.items():
         if not name or len(name) > 200 or len(value) > 1000:
             raise ValueError("url_params names must be 1-200 characters, values up to 1000")
+        if "\x00" in name or "\x00" in value:
+            raise ValueError("url_params names and values must not contain NUL")
     return params
 
 

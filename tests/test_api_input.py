@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import quote
 
 import pytest
 from litestar import Litestar
@@ -61,6 +62,11 @@ REFUSED: list[tuple[str, str, dict[str, Any], str]] = [
     ("POST", "/v1/revocations", {"kind": "tenant", "reason": "r" * 501}, "reason"),
     ("POST", "/v1/revocations", {"kind": "tenant", "note": "x"}, "note"),
     ("POST", "/v1/domains", {"name": "a.brand.test", "https": True}, "https"),
+    ("POST", "/v1/streams", {"name": "s1", "url_params": {"a": "b\x00"}}, "NUL"),
+    ("POST", "/v1/streams", {"name": "s1", "url_params": {"a\x00": "b"}}, "NUL"),
+    ("POST", "/v1/links", {"url": "https://e.com:0/"}, "host"),
+    ("POST", "/v1/links", {"url": "https://e.com:99999/"}, "host"),
+    ("POST", "/v1/links", {"url": "https://.../"}, "host"),
 ]
 
 
@@ -102,6 +108,31 @@ def test_nul_in_a_path_is_never_a_500(api: tuple[Client, dict[str, str]], path: 
     # PostgreSQL cannot even compare such text (400); SQLite finds nothing (404, or an
     # empty list of a message's clicks).
     assert response.status_code in (200, 400, 404), response.text
+
+
+@pytest.mark.parametrize("path", ["/v1/links", "/v1/messages/rewrite", "/v1/streams"])
+def test_json_nested_too_deeply_is_a_400_not_a_500(
+    api: tuple[Client, dict[str, str]], path: str
+) -> None:
+    client, auth = api
+    deep = b"[" * 5000 + b"]" * 5000  # msgspec gives up with a RecursionError
+    for headers in (auth, {}):  # with or without a key: the body is read first
+        response = client.post(
+            path, content=deep, headers={**headers, "Content-Type": "application/json"}
+        )
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["message"] == "request body: JSON nested too deeply"
+
+
+@pytest.mark.parametrize("message_id", ["a\x00b", "m" * 201])
+def test_a_message_id_in_the_path_has_the_limits_of_one_in_a_body(
+    api: tuple[Client, dict[str, str]], message_id: str
+) -> None:
+    client, auth = api
+    for suffix in ("clicks", "timeline"):
+        response = client.get(f"/v1/messages/{quote(message_id)}/{suffix}", headers=auth)
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["message"].startswith("message_id:")
 
 
 def test_a_body_that_is_not_utf8_is_a_400(api: tuple[Client, dict[str, str]]) -> None:

@@ -267,6 +267,9 @@ def test_webhooks_api(ctx: AppContext, receiver: Receiver) -> None:
             {"url": "https://x/", "headers": {"x-a": "1\r\nx-b: 2"}},
             {"url": "https://x/", "nope": 1},
             {"url": "https://x:99999/"},
+            {"url": "https://x:0/"},  # was stored, then delivered to 443
+            {"url": "https://exa\u0000mple.com/hook"},
+            {"url": "https://example.com/a b"},
             {"url": "https://x/", "headers": {"Content-Type": "text/plain"}},
             {"url": "https://x/", "headers": {"x b": "1"}},
             {"url": "https://x/", "headers": {"x-a": "\u20ac"}},

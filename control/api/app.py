@@ -27,7 +27,13 @@ from control.api.domains import (
     show_domain,
     update_domain,
 )
-from control.api.errors import BAD_VALUES, handle_bad_value, handle_http, handle_unexpected
+from control.api.errors import (
+    BAD_VALUES,
+    handle_bad_value,
+    handle_http,
+    handle_recursion,
+    handle_unexpected,
+)
 from control.api.keys import (
     create_revocation,
     list_keys,
@@ -143,6 +149,7 @@ def build_app(ctx: AppContext, with_grpc: bool = True) -> Litestar:
         exception_handlers={
             HTTPException: handle_http,
             **{bad: handle_bad_value for bad in BAD_VALUES},
+            RecursionError: handle_recursion,
             Exception: handle_unexpected,
         },
         lifespan=[lifespan],

@@ -10,6 +10,7 @@ from litestar.params import FromPath
 from sqlalchemy import select
 
 from control.api.context import Ctx, TenantId
+from control.api.errors import check_text
 from control.db.models import Click
 
 
@@ -108,6 +109,7 @@ def rfc3339(ms: int) -> str:
 @get("/v1/messages/{message_id:str}/clicks", sync_to_thread=True, tags=["clicks"])
 def message_clicks(message_id: FromPath[str], tenant_id: TenantId, ctx: Ctx) -> MessageClicks:
     """Every click on links of one message, oldest first."""
+    check_text("message_id", message_id, 200)  # as the timeline: a message id's limits
     with ctx.sessions() as session:
         rows = session.scalars(
             select(Click)

@@ -34,6 +34,12 @@ class ApiError(HTTPException):
         self.code = code
 
 
+def check_text(name: str, value: str, most: int) -> None:
+    """Non-empty, bounded, and no NUL (PostgreSQL refuses it in text: a 500, not a 400)."""
+    if not 0 < len(value) <= most or "\x00" in value:
+        raise ApiError(400, "invalid_parameter", f"{name}: must be 1 to {most} characters, no NUL")
+
+
 def error_body(status: int, code: str, message: str) -> Response[Any]:
     return Response({"error": {"code": code, "message": message}}, status_code=status)
 
@@ -90,6 +96,15 @@ def _sqlstate(exc: DataError) -> str | None:
 
 
 BAD_VALUES = (DataError, OverflowError, UnicodeDecodeError)
+
+
+def handle_recursion(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """msgspec refuses a body nested deeper than the interpreter's recursion limit with a
+    RecursionError, which Litestar's JSON decoding lets through: the sender's error, a 400.
+    Any other RecursionError is ours."""
+    if "while deserializing" in str(exc):
+        return error_body(400, "bad_request", "request body: JSON nested too deeply")
+    return handle_unexpected(request, exc)
 
 
 def handle_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -139,8 +139,9 @@ def _well_formed(url: str) -> re.Match[str] | None:
         and not _is_ipv4(host.rstrip("."))
     ):
         return None  # browsers parse a host ending in a number as IPv4, and fail
-    # Length first: int() refuses more than 4300 digits, and no port needs six.
-    if port and (len(port.lstrip("0")) > 5 or int(port) > 65535):
+    # Length first: int() refuses more than 4300 digits, and no port needs six. Port 0
+    # is no port a browser connects to.
+    if port and (len(port.lstrip("0")) > 5 or not 0 < int(port) <= 65535):
         return None
     return match
 

@@ -67,17 +67,22 @@ def check_stream(session: Session, tenant_id: int, stream: str | None) -> None:
 
 # Headers every delivery sets itself; a second copy would contradict it.
 _OUR_HEADERS = frozenset({"content-type", "content-length", "host", "user-agent"})
+_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}")  # RFC 9110 token
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]{0,4096}")  # what http.client can send
 
 
 def validate(url: str, events: list[str], mode: str, headers: dict[str, str]) -> None:
     """Raise ValueError naming what is wrong with an endpoint's settings."""
+    if _CONTROL_OR_SPACE.search(url):  # NUL, newlines, ...: no receiver's URL has them
+        raise ValueError("url must not contain spaces or control characters")
     parts = urlsplit(url)
     try:
-        parts.port  # noqa: B018 - reading it checks it (a ValueError past 65535)
+        port = parts.port  # reading it checks it (a ValueError past 65535)
     except ValueError:
-        raise ValueError("url has an invalid port") from None
+        port = 0
+    if port == 0:  # port 0 is no port anyone listens on
+        raise ValueError("url has an invalid port")
     if parts.scheme not in ("https", "http") or not parts.hostname or len(url) > 2048:
         raise ValueError("url must be an absolute http(s) URL")
     if not events or any(e not in EVENTS for e in events):

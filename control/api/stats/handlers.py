@@ -12,7 +12,7 @@ from litestar.response import Stream
 
 from control.api.clicks import ClickOut, ClientOut, GeoOut, click_out, rfc3339
 from control.api.context import Ctx, TenantId
-from control.api.errors import ApiError
+from control.api.errors import ApiError, check_text
 from control.api.stats.query import (
     CLICKS,
     FOREVER_MS,
@@ -21,7 +21,6 @@ from control.api.stats.query import (
     LimitParam,
     Selection,
     bad,
-    check_text,
     cursor_of,
 )
 from control.api.stats.schemas import (

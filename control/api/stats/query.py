@@ -10,7 +10,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, QueryParameter
 
 from control.api.context import TenantId
-from control.api.errors import ApiError
+from control.api.errors import ApiError, check_text
 from control.clock import now_ms
 from control.stats import raw
 from control.stats.filters import Bots, ClickFilter
@@ -61,12 +61,6 @@ CursorParam = Annotated[
 
 def bad(exc: ParamError) -> ApiError:
     return ApiError(400, "invalid_parameter", str(exc))
-
-
-def check_text(name: str, value: str, most: int) -> None:
-    """Non-empty, bounded, and no NUL (PostgreSQL refuses it in text: a 500, not a 400)."""
-    if not 0 < len(value) <= most or "\x00" in value:
-        raise ApiError(400, "invalid_parameter", f"{name}: must be 1 to {most} characters, no NUL")
 
 
 def build_query(
