@@ -74,7 +74,9 @@ def rotate(session: Session, sealer: Sealer, tenant_id: int) -> SigningKey:
     for old in session.scalars(
         select(SigningKey).where(SigningKey.tenant_id == tenant_id, SigningKey.pending)
     ):
-        old.pending = False  # a newer rotation supersedes one still waiting
+        # A newer rotation supersedes one still waiting: that key never signed, and is
+        # retired (it would otherwise stay verify-only and unpromoted for good).
+        old.state, old.pending, old.changed_ms = "retired", False, now_ms()
     return create_signing_key(session, sealer, tenant_id, state="verify-only", pending=True)
 
 

@@ -161,3 +161,16 @@ def test_openapi_document_lists_the_api(api: tuple[Client, dict[str, str], dict[
     assert "/v1/links" in doc["paths"]
     assert "/v1/messages/{message_id}/clicks" in doc["paths"]
     assert "bearer" in doc["components"]["securitySchemes"]
+
+
+def test_a_second_rotation_retires_the_key_still_waiting(
+    api: tuple[Client, dict[str, str], dict[str, str]],
+) -> None:
+    client, auth, _ = api
+    headers = {"Authorization": auth["acme"]}
+    first = client.post("/v1/keys/rotate", headers=headers).json()["key_id"]
+    second = client.post("/v1/keys/rotate", headers=headers).json()["key_id"]
+    keys = {k["key_id"]: k for k in client.get("/v1/keys", headers=headers).json()["keys"]}
+    assert (keys[first]["state"], keys[first]["pending"]) == ("retired", False)
+    assert (keys[second]["state"], keys[second]["pending"]) == ("verify-only", True)
+    assert [k["state"] for k in keys.values()].count("active") == 1  # the one signing
