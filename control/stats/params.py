@@ -74,4 +74,10 @@ def parse_range(start: str | None, stop: str | None, tz: ZoneInfo, now_ms: int) 
         raise ParamError("from", "must be before to")
     if from_value < 0:
         raise ParamError("from", "must not be before 1970")
+    if to_value > LATEST_MS:  # local days and hours past it cannot be counted in Python
+        raise ParamError("to", "must be before 9999-01-01")
     return from_value, to_value
+
+
+# 9999-01-01T00:00Z: a day bucket in any zone (up to UTC+14) still ends before year 10000.
+LATEST_MS = 253370764800000
