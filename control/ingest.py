@@ -86,8 +86,8 @@ class Ingestor:
             edge_id[:200],
             click.status,
             click.method.decode("latin-1")[:8],
-            # As the edge matched it: "Click.Brand.com:443" is click.brand.com in stats.
-            click.host.decode("latin-1").partition(":")[0].lower()[:253],
+            # As the edge matched it: "Click.Brand.com.:443" is click.brand.com in stats.
+            click.host.decode("latin-1").partition(":")[0].lower().rstrip(".")[:253],
             _text(token.destination(click.netloc, body)),
             _text(body.message_id)[:200],
             body.link_index,

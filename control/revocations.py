@@ -26,7 +26,7 @@ def revocation_value(
         return ""
     if kind == "message":
         if not value or len(value) > 200:
-            raise ValueError("message revocations need the message id")
+            raise ValueError("value: a message revocation needs the message id (1-200 characters)")
         return value
     if kind == "host":
         return normalize(value)

@@ -101,7 +101,10 @@ def build_app(state: EdgeState) -> ASGIApp:
         headers = dict(raw_headers)
         host = headers.get(b"host", b"")
         colon = host.find(b":")
-        found = config.host_keys.get(host[:colon].lower() if colon > 0 else host.lower())
+        name = host[:colon].lower() if colon > 0 else host.lower()
+        found = config.host_keys.get(name)
+        if found is None and name.endswith(b"."):  # "click.example." names it too (FQDN)
+            found = config.host_keys.get(name.rstrip(b"."))
         if (
             found is None
             # Two Host lines, or a port of not only digits after our name: RFC 9112 3.2

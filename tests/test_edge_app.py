@@ -63,6 +63,16 @@ def test_host_with_port_and_upper_case_matches_domain(tmp_path: Path) -> None:
     assert response.status == 302
 
 
+@pytest.mark.parametrize("host", ["click.example.", "Click.Example.:8080"])
+def test_a_fully_qualified_host_with_its_trailing_dot_matches_domain(
+    tmp_path: Path, host: str
+) -> None:
+    state = make_state(tmp_path)
+    response = call(app_for(state), "/" + token.mint(KEY_ID, KEY, URL), host=host)
+    assert (response.status, response.headers["location"]) == (302, URL)
+    assert state.metrics.journaled == 1
+
+
 @pytest.mark.parametrize(
     ("path", "host"),
     [

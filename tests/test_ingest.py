@@ -96,8 +96,9 @@ def test_nul_in_a_destination_signed_elsewhere_spares_the_batch(ctx: AppContext)
 
 
 def test_host_is_stored_as_matched_and_huge_headers_are_cut(ctx: AppContext) -> None:
-    """The edge matches Host case-insensitively: "CLICK.test:80" is one domain in the
-    stats. A 300 KB User-Agent or Referer on a valid link is stored cut, not whole."""
+    """The edge matches Host case-insensitively and with a trailing dot: "CLICK.test:80"
+    and "click.test.:8080" are one domain in the stats. A 300 KB User-Agent or Referer
+    on a valid link is stored cut, not whole."""
     tenant_id, _ = tenant(ctx)
     with ctx.sessions() as session:
         key = active_key(session, tenant_id)
@@ -109,15 +110,16 @@ def test_host_is_stored_as_matched_and_huge_headers_are_cut(ctx: AppContext) -> 
     records = [
         journaled(1, opened.netloc, opened.raw, host=b"CLICK.Test:80"),
         journaled(2, opened.netloc, opened.raw, user_agent=huge, referer=b"https://r/" + huge),
+        journaled(3, opened.netloc, opened.raw, host=b"click.test.:8080"),  # FQDN form
     ]
     with ctx.sessions.begin() as session:
         result = Ingestor(ctx.sealer, ctx.enricher).ingest(session, "edge-1", records)
-    assert (result.inserted, result.rejected) == (2, [])
+    assert (result.inserted, result.rejected) == (3, [])
     with ctx.sessions() as session:
         rows = session.execute(
             select(Click.host, Click.user_agent, Click.referer).order_by(Click.click_id)
         ).all()
-    assert [row.host for row in rows] == ["click.test", "click.test"]
+    assert [row.host for row in rows] == ["click.test", "click.test", "click.test"]
     assert rows[1].user_agent == huge.decode()[:MAX_USER_AGENT]
     assert len(rows[1].referer) == MAX_REFERER
 
