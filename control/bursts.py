@@ -1,7 +1,10 @@
-"""At ingest: find bursts (one recipient's links clicked within seconds) and mark them bots.
+"""At ingest: find bursts (one reader's links clicked within seconds) and mark them bots.
 
-Runs in the ingest transaction for newly inserted clicks only, so earlier clicks of a
-burst are reclassified when its later clicks arrive. One query per batch.
+A reader is a message's recipient; for links sent without one (a campaign-wide message
+id, no recipient), its click address stands in, or every reader of a newsletter who
+clicked within the same seconds would make one burst. Runs in the ingest transaction for
+newly inserted clicks only, so earlier clicks of a burst are reclassified when its later
+clicks arrive. One query per batch.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from control.enrich import (
 
 WINDOW_MS = int(DEFAULT_WINDOW_S * 1000)
 _decode_reasons = msgspec.json.Decoder(list[str]).decode
-GroupKey = tuple[int, str, str]  # tenant, message id, recipient
+GroupKey = tuple[int, str, str, str]  # tenant, message id, recipient, address if none
+# The reader part of a group in SQL: the (stored, truncated) address when no recipient.
+_READER = "CASE WHEN recipient = '' THEN ip ELSE '' END"
 
 
 class Stored(NamedTuple):
@@ -37,6 +42,7 @@ class Stored(NamedTuple):
     tenant_id: int
     message_id: str
     recipient: str
+    ip: str
     time_ms: int
     location: str
     link_index: int
@@ -48,7 +54,7 @@ class Stored(NamedTuple):
 def reclassify_new_clicks(session: Session, rows: Sequence[tuple[Any, ...]]) -> set[str]:
     """rows: the inserted rows in store.CLICK_COLUMNS order. Returns the click ids that
     turned from human into bot (the rollups move them)."""
-    keys = {(r[1], r[10], r[15]) for r in rows if r[10]}
+    keys = {(r[1], r[10], r[15], "" if r[15] else r[16]) for r in rows if r[10]}
     if not keys:
         return set()
     times = [r[3] for r in rows]
@@ -66,7 +72,7 @@ def reclassify_new_clicks(session: Session, rows: Sequence[tuple[Any, ...]]) -> 
     stored = [Stored._make(row) for row in fetch_all(session, sql, params)]
     by_group: dict[GroupKey, list[Stored]] = defaultdict(list)
     for row in stored:
-        key = (row.tenant_id, row.message_id, row.recipient)
+        key = (row.tenant_id, row.message_id, row.recipient, "" if row.recipient else row.ip)
         if key in groups:
             by_group[key].append(row)
     changes: list[dict[str, Any]] = []
@@ -114,12 +120,15 @@ def _linked_groups(session: Session, keys: set[GroupKey], span: tuple[int, int])
     """
     where, params = _in_span(session, keys, span)
     sql = (
-        "SELECT tenant_id, message_id, recipient FROM (SELECT DISTINCT tenant_id, "
-        f"message_id, recipient, location, link_index, url FROM clicks WHERE {where}) "
-        "AS links GROUP BY tenant_id, message_id, recipient HAVING COUNT(*) >= ?"
+        "SELECT tenant_id, message_id, recipient, reader FROM (SELECT DISTINCT tenant_id, "
+        f"message_id, recipient, {_READER} AS reader, location, link_index, url FROM clicks "
+        f"WHERE {where}) AS links GROUP BY tenant_id, message_id, recipient, reader "
+        "HAVING COUNT(*) >= ?"
     )
     found = fetch_all(session, sql, [*params, DEFAULT_MIN_LINKS])
-    return {(tenant, message, recipient) for tenant, message, recipient in found} & keys
+    return {
+        (tenant, message, recipient, reader) for tenant, message, recipient, reader in found
+    } & keys
 
 
 def _reasons(click: Stored) -> list[str]:

@@ -157,6 +157,30 @@ def test_a_much_clicked_message_bursts_only_on_its_third_link(
     check(sessions)
 
 
+def test_readers_without_a_recipient_are_told_apart_by_address(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Links sent without a recipient (one newsletter id for everyone): three readers
+    each clicking another link within two seconds are three people, not a burst; one
+    address walking three links in a second is."""
+    recipient_at, ip_at = 15, 16  # store.CLICK_COLUMNS
+    readers = [(spec(1, 0, 0), "198.51.100.0"), (spec(2, 900, 1), "203.0.113.0")]
+    readers += [(spec(3, 1800, 2), "192.0.2.0")]
+    scanner = [(spec(10 + n, 5 * HOUR + 300 * n, n), "40.94.29.0") for n in range(3)]
+    ALL[:] = [s for s, _ in readers + scanner]
+    for clicks in (readers, scanner):
+        rows = [data.as_row(s) for s, _ in clicks]
+        rows = [
+            (*r[:recipient_at], "", ip, *r[ip_at + 1 :])
+            for r, (_, ip) in zip(rows, clicks, strict=True)
+        ]
+        with sessions.begin() as session:
+            store_new(session, rows)
+    bots = {s.id for s in stored(sessions) if s.is_bot}
+    assert bots == {s.id for s, _ in scanner}
+    check(sessions)
+
+
 def test_rebuild_answers_like_ingest(sessions: sessionmaker[Session]) -> None:
     ALL[:] = [
         dataclasses.replace(s, tenant_id=T if s.tenant_id == 1 else T + 1)
