@@ -47,6 +47,7 @@ SCANNER_UA_PATTERNS: Final[tuple[str, ...]] = (
     r"(?i:^(?:python-requests|python-urllib|python-httpx|aiohttp|wget|curl|okhttp|axios)\b)",
     r"^Go-http-client/",
     r"^Java/",
+    r"^Java-http-client/",  # java.net.http.HttpClient (Java 11+)
     r"node-fetch",
 )
 

@@ -129,6 +129,7 @@ SCANNERS: dict[str, str] = {
     "python-requests": "python-requests/2.32.3",
     "curl": "curl/8.5.0",
     "go": "Go-http-client/1.1",
+    "java-http-client": "Java-http-client/17.0.2",
     "bare-mozilla": "Mozilla/5.0",
 }
 
