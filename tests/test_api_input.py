@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -177,3 +179,43 @@ def test_only_data_errors_caused_by_input_are_400s(sqlstate: str | None, status:
     # 22001 (a value too long for its column) means a missing check of ours: it stays a 500.
     error = DataError("SELECT 1", {}, _DriverError(sqlstate))
     assert handle_bad_value(cast(Any, None), error).status_code == status
+
+
+def test_a_body_that_stops_arriving_is_a_408(
+    api: tuple[Client, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Content-Length: 100 and 6 bytes sent, then nothing: a 408 once the body timeout
+    passes, not a request held open for as long as the client likes."""
+    from control.api import bodytimeout
+
+    monkeypatch.setattr(bodytimeout, "BODY_TIMEOUT_S", 0.3)
+    client, auth = api
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"100")]
+    headers += [(k.lower().encode(), v.encode()) for k, v in auth.items()]
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/v1/links", "raw_path": b"/v1/links", "query_string": b"",
+        "root_path": "", "headers": headers, "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000), "state": {},
+    }  # fmt: skip
+    chunks = [{"type": "http.request", "body": b'{"url"', "more_body": True}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if chunks:
+            return chunks.pop()
+        await asyncio.Event().wait()  # the client went quiet
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def run() -> float:
+        began = time.monotonic()
+        await asyncio.wait_for(client.app(scope, receive, send), 10)
+        return time.monotonic() - began
+
+    took = asyncio.run(run())
+    assert sent[0]["status"] == 408
+    assert b"request_timeout" in sent[1]["body"]
+    assert took < 5

@@ -16,6 +16,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from control.acme.jobs import certificates_forever, dns_checks_forever
 from control.api.auth import tenant_from_request
+from control.api.bodytimeout import body_timeout
 from control.api.clicks import message_clicks
 from control.api.context import AppContext, Ctx
 from control.api.document import openapi_document as document_of
@@ -153,6 +154,7 @@ def build_app(ctx: AppContext, with_grpc: bool = True) -> Litestar:
             Exception: handle_unexpected,
         },
         lifespan=[lifespan],
+        middleware=[body_timeout],
         openapi_config=OpenAPIConfig(
             title="clickgate",
             version="0.1.0",

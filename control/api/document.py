@@ -32,6 +32,7 @@ _ERROR_DESCRIPTIONS = {
     "401": "No API key, or an unknown or revoked one",
     "404": "No such resource for this tenant",
     "409": "Conflict with the current state (the code says which)",
+    "408": "The request body stopped arriving (30 s without a byte of it)",
     "413": "Request body too large",
 }
 # The operations whose handlers answer 409 (control/api/*.py raise ApiError(409, ...)).
@@ -62,7 +63,7 @@ def _errors_of(path: str, method: str, operation: dict[str, Any]) -> list[str]:
     if "{" in path or (method, path) in _BODY_LOOKUPS:
         statuses.append("404")
     if "requestBody" in operation:
-        statuses.append("413")
+        statuses += ["408", "413"]
     if (method, path) in _CONFLICTS:
         statuses.append("409")
     return statuses
