@@ -65,6 +65,7 @@ plain_http_url: Final = _PLAIN_HTTP_URL.fullmatch  # group 1: the host
 _AUTHORITY = re.compile(r"[^/?#]*+//[^/?#]*+")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _DIGIT_OR_DOT: Final = "0123456789."
+_TAB_OR_NEWLINE: Final = str.maketrans("", "", "\t\n\r")
 _LAST_LABEL_NUMBER = re.compile(r"(?:^|\.)(?:[0-9]+|0[xX][0-9A-Fa-f]*)\.?\Z")
 
 # Visible link text that a mail client would read as a URL or a host name. Labels are
@@ -105,6 +106,11 @@ def has_placeholder(value: str) -> bool:
 
 def check_link(found: str, prefix_www: bool) -> Destination | str:
     """Return the destination of a link, or the skip code that keeps it untouched."""
+    if "\n" in found or "\t" in found or "\r" in found:
+        # A URL parser drops ASCII tabs and newlines wherever they are (WHATWG URL,
+        # "remove all ASCII tab or newline"): a template or mailer that wrapped a long
+        # href still links where the browser goes.
+        found = found.translate(_TAB_OR_NEWLINE)
     if not found.startswith(("https://", "http://")) and not _HTTP_SCHEME.match(found):
         if has_placeholder(found):
             return SKIP_PLACEHOLDER
@@ -112,6 +118,8 @@ def check_link(found: str, prefix_www: bool) -> Destination | str:
             return SKIP_SCHEME  # mailto:, tel:, #anchor, relative, protocol-relative, ...
         found = "http://" + found
     url = found if found.isascii() else _encode_non_ascii(found)
+    if url is not None and " " in url:
+        url = _encode_spaces(url)
     match = None if url is None else _well_formed(url)
     if url is None or match is None:
         return SKIP_PLACEHOLDER if has_placeholder(found) else SKIP_MALFORMED
@@ -189,6 +197,15 @@ def _encode_non_ascii(url: str) -> str | None:
     except UnicodeEncodeError:
         return None  # lone surrogates have no UTF-8 form
     return authority.group() + path + question + query + hash_mark + fragment
+
+
+def _encode_spaces(url: str) -> str | None:
+    """Spaces after the host percent-encoded, as every browser sends them (the path,
+    query and fragment percent-encode sets all hold U+0020); None for one in the host."""
+    authority = _AUTHORITY.match(url)
+    if authority is None or " " in authority.group():
+        return None
+    return authority.group() + url[authority.end() :].replace(" ", "%20")
 
 
 def _quote_non_ascii(part: str) -> str:

@@ -61,7 +61,10 @@ def with_params(url: str, params: dict[str, str]) -> str:
 
 
 def destination(original_url: str, params: dict[str, str]) -> str:
-    """Where a tracked link must lead: scheme added to www., UTF-8 escapes, parameters."""
-    url = "http://" + original_url if original_url[:4].lower() == "www." else original_url
+    """Where a tracked link must lead: tabs and newlines dropped, scheme added to www.,
+    UTF-8 and space escapes, parameters."""
+    url = re.sub(r"[\t\n\r]", "", original_url)
+    url = "http://" + url if url[:4].lower() == "www." else url
     url = re.sub(r"[^\x00-\x7f]+", lambda m: quote(m.group(), safe=""), url)
+    url = url.replace(" ", "%20")
     return with_params(url, params)
