@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from typing import Final
 from urllib.parse import quote, unquote_plus
+
+from publicsuffixlist import PublicSuffixList
 
 from control.rewrite.model import SKIP_MALFORMED, SKIP_PLACEHOLDER, SKIP_SCHEME
 
@@ -70,10 +73,11 @@ _LAST_LABEL_NUMBER = re.compile(r"(?:^|\.)(?:[0-9]+|0[xX][0-9A-Fa-f]*)\.?\Z")
 
 # Visible link text that a mail client would read as a URL or a host name. Labels are
 # matched possessively (a label may not end in "-" or "_"), so long text stays linear.
-_VISIBLE_URL = re.compile(
-    r"[A-Za-z][A-Za-z0-9+.\-]*+://\S*+"
-    r"|[Ww][Ww][Ww]\.\S++"
-    r"|(?:[^\W_][\w\-]*+(?<![_\-])\.)++[^\W\d_]{2,63}(?::[0-9]++)?(?:[/?#]\S*+)?"
+_VISIBLE_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*+://\S*+|[Ww][Ww][Ww]\.\S++")
+# Text shaped like a host name; it is one only if its last label (group 1) is a real
+# top-level domain: "shop.example.com" is, "invoice.pdf" and "Node.js" are not.
+_VISIBLE_HOST = re.compile(
+    r"(?:[^\W_][\w\-]*+(?<![_\-])\.)++([^\W\d_]{2,63})(?::[0-9]++)?(?:[/?#]\S*+)?"
 )
 
 
@@ -229,7 +233,22 @@ def looks_like_url(visible_text: str) -> bool:
     """True when link text reads as a URL or host name (mail clients compare it to href)."""
     if "." not in visible_text and ":" not in visible_text:
         return False  # "Shop now": every URL or host name has one or the other
-    return _VISIBLE_URL.fullmatch(visible_text.removesuffix(".")) is not None
+    text = visible_text.removesuffix(".")
+    if _VISIBLE_URL.fullmatch(text) is not None:
+        return True
+    host = _VISIBLE_HOST.fullmatch(text)
+    return host is not None and _is_tld(host.group(1))
+
+
+@functools.cache
+def _public_suffixes() -> PublicSuffixList:
+    # Loaded on first use (a link whose text reads like a host name): about 10k rules.
+    return PublicSuffixList()
+
+
+def _is_tld(label: str) -> bool:
+    """True for a top-level domain of the Public Suffix List ("com", "io", "рф")."""
+    return _public_suffixes().publicsuffix("x." + label.lower(), accept_unknown=False) is not None
 
 
 Params = tuple[tuple[str, str], ...]  # (name, "name=value" percent-encoded)

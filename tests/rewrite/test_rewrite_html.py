@@ -421,6 +421,8 @@ def test_markers_are_removed_even_when_the_link_is_not_tracked() -> None:
         "<span><b>shop.example.co.uk</b></span>",
         "http://localhost:8080",
         "пример.рф",
+        "socket.io",  # .io and .md are top-level domains: host names a client may warn on
+        "README.md",
     ],
 )
 def test_visible_url_text_keeps_a_link_untracked(content: str) -> None:
@@ -441,6 +443,13 @@ def test_visible_url_text_keeps_a_link_untracked(content: str) -> None:
         "",
         "Version 2",
         "<b>Read</b> more",
+        # Shaped like host names, but no top-level domain ends them: file and product
+        # names, which receipts and newsletters link all the time.
+        "invoice.pdf",
+        "Invoice_1234.pdf",
+        "Node.js",
+        "St.Louis",
+        "report.docx",
     ],
 )
 def test_ordinary_link_text_is_tracked(content: str) -> None:

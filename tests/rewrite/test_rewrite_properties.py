@@ -89,6 +89,7 @@ CONTENTS = st.sampled_from(
         ('<img src="https://cdn.example.com/a.png" alt="example.com">', False),
         ("caf&eacute; &amp; more", False),
         ("example.com", True),
+        ("invoice.pdf", False),  # no such top-level domain
         (" <b>https://example.com/x</b> ", True),
     ]
 )
