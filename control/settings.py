@@ -28,7 +28,7 @@ class ControlSettings(msgspec.Struct, kw_only=True, frozen=True):
     master_key: str  # base64 of 32 random bytes; seals signing keys at rest (required)
     geoip_db: str = ""  # MaxMind-format country/city database; empty: unknown geography
     asn_db: str = ""  # MaxMind-format ASN database (optional)
-    scanner_cidrs: list[str] = []  # mail-scanner networks; empty: the built-in seed list
+    scanner_cidrs: list[str] = []  # mail-scanner networks, on top of the built-in seed list
     # Customer click domains (see control.domains, control.acme).
     cname_target: str = ""  # host name customers CNAME to; empty: custom domains are off
     dns_resolver: str = ""  # ip[:port] of the resolver for CNAME/CAA checks; empty: system

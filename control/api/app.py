@@ -56,7 +56,7 @@ from control.api.streams import (
 from control.api.tenant import delete_recipient, get_tenant, update_tenant
 from control.api.webhooks import HANDLERS as WEBHOOK_HANDLERS
 from control.db.engine import make_engine, make_sessionmaker
-from control.enrich import Enricher
+from control.enrich import SEED_SCANNER_CIDRS, Enricher
 from control.ingest import Ingestor
 from control.metrics import ControlMetrics
 from control.privacy import retention_forever
@@ -173,7 +173,10 @@ def build_app(ctx: AppContext, with_grpc: bool = True) -> Litestar:
 def make_context(settings: ControlSettings) -> AppContext:
     engine = make_engine(settings.database_url)
     enricher = Enricher(
-        settings.geoip_db or None, settings.asn_db or None, settings.scanner_cidrs or None
+        settings.geoip_db or None,
+        settings.asn_db or None,
+        # An operator's ranges come on top of the seed list, not instead of it.
+        [*SEED_SCANNER_CIDRS, *settings.scanner_cidrs],
     )
     sessions = make_sessionmaker(engine)
     return AppContext(settings, engine, sessions, ControlMetrics(), settings.sealer, enricher)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from control.enrich import Enricher, Enrichment, confidence, with_reason
@@ -115,3 +117,25 @@ def test_custom_scanner_list_replaces_the_seed() -> None:
 def test_bad_scanner_cidr_is_named() -> None:
     with pytest.raises(ValueError, match="not-a-network"):
         Enricher(None, None, scanner_cidrs=["not-a-network"])
+
+
+def test_the_operators_scanner_ranges_come_on_top_of_the_seed(tmp_path: Path) -> None:
+    from control.api.app import make_context
+    from control.settings import load_control_settings
+    from tests.cluster import MASTER_KEY
+
+    settings = load_control_settings(
+        {
+            "CLICKGATE_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}",
+            "CLICKGATE_MASTER_KEY": MASTER_KEY,
+            "CLICKGATE_SCANNER_CIDRS": "198.51.100.0/24, 2001:db8::/32",
+        }
+    )
+    ctx = make_context(settings)
+    try:
+        enricher = ctx.enricher
+        for ip in ("198.51.100.9", "2001:db8::1", "40.107.12.34"):  # the last: seed (EOP)
+            assert click(enricher, ip=ip).bot_reasons == ("scanner_network",), ip
+        assert click(enricher).bot_reasons == ()
+    finally:
+        ctx.engine.dispose()
