@@ -14,6 +14,7 @@ from control.clock import now_ms
 from control.db.models import SigningKey, Tenant
 from control.enrich import Enricher
 from control.keys import key_secret
+from control.privacy import drop_erased
 from control.rollups.roll import roll_new_clicks
 from control.store import insert_new_clicks
 from control.webhooks.outbox import enqueue_click_events
@@ -141,6 +142,7 @@ def store_new(session: Session, rows: list[tuple[Any, ...]]) -> int:
 
     The burst check runs first so the rollups count each click with its final verdict.
     """
+    rows = drop_erased(session, rows)
     inserted = insert_new_clicks(session, rows)
     if inserted:
         new = set(inserted)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
+from blake3 import blake3
 from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from control.clock import now_ms
-from control.db.models import Click, Tenant
+from control.db.models import Click, Erasure, Tenant, WebhookDelivery
 from control.dblock import try_job_lock
 from control.links import RECIPIENT_REF_MAX, recipient_ref
 
@@ -23,13 +25,60 @@ RETENTION_JOB = "clickgate.retention"
 
 
 def delete_recipient_clicks(session: Session, tenant_id: int, recipient: str) -> int:
-    """Remove every click of one recipient (by address or by the reference used at send)."""
+    """Remove every click of one recipient (by address or by the reference used at send),
+    their webhook deliveries (payloads hold the recipient; a replay would send them
+    again), and remember the erasure so their clicks made before it and arriving later
+    are not stored anew."""
     # Links minted before long references were hashed carry their first 64 characters.
     refs = {recipient_ref(tenant_id, recipient), recipient[:200], recipient[:RECIPIENT_REF_MAX]}
+    theirs = select(Click.click_id).where(Click.tenant_id == tenant_id, Click.recipient.in_(refs))
+    session.execute(
+        delete(WebhookDelivery).where(
+            WebhookDelivery.tenant_id == tenant_id, WebhookDelivery.click_id.in_(theirs)
+        )
+    )
     result = session.execute(
         delete(Click).where(Click.tenant_id == tenant_id, Click.recipient.in_(refs))
     )
+    now = now_ms()
+    session.add_all(
+        Erasure(tenant_id=tenant_id, recipient_hash=erasure_hash(tenant_id, ref), erased_ms=now)
+        for ref in refs
+    )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+# An edge drops a click it could not ship for a week (EdgeSettings.journal_max_age), so a late
+# copy of an erased recipient's click can arrive for about that long.
+ERASURE_KEEP_DAYS = 30
+
+
+def erasure_hash(tenant_id: int, recipient: str) -> str:
+    """What an erasure keeps of a recipient reference: a tenant-scoped hash."""
+    return blake3(f"{tenant_id}:{recipient}".encode()).hexdigest(16)
+
+
+def drop_erased(session: Session, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """rows (store.CLICK_COLUMNS order) without clicks of erased recipients made before
+    their erasure. One indexed query for a batch that has recipients."""
+    wanted = {(r[1], erasure_hash(r[1], r[15])) for r in rows if r[15]}
+    if not wanted:
+        return rows
+    found = session.execute(
+        select(Erasure.tenant_id, Erasure.recipient_hash, Erasure.erased_ms).where(
+            Erasure.tenant_id.in_({t for t, _ in wanted}),
+            Erasure.recipient_hash.in_({h for _, h in wanted}),
+        )
+    ).all()
+    if not found:
+        return rows
+    erased: dict[tuple[int, str], int] = {}
+    for tenant_id, digest, erased_ms in found:
+        key = (tenant_id, digest)
+        erased[key] = max(erased.get(key, 0), erased_ms)
+    return [
+        r for r in rows if not r[15] or r[3] > erased.get((r[1], erasure_hash(r[1], r[15])), -1)
+    ]
 
 
 def enforce_retention(session: Session) -> int:
@@ -39,10 +88,17 @@ def enforce_retention(session: Session) -> int:
     for tenant_id, days in session.execute(
         select(Tenant.id, Tenant.retention_days).where(Tenant.retention_days > 0)
     ):
+        cutoff = now - days * DAY_MS
+        session.execute(  # their payloads too: a replay must not send deleted clicks
+            delete(WebhookDelivery).where(
+                WebhookDelivery.tenant_id == tenant_id, WebhookDelivery.event_time_ms < cutoff
+            )
+        )
         result = session.execute(
-            delete(Click).where(Click.tenant_id == tenant_id, Click.time_ms < now - days * DAY_MS)
+            delete(Click).where(Click.tenant_id == tenant_id, Click.time_ms < cutoff)
         )
         removed += int(getattr(result, "rowcount", 0) or 0)
+    session.execute(delete(Erasure).where(Erasure.erased_ms < now - ERASURE_KEEP_DAYS * DAY_MS))
     return removed
 
 

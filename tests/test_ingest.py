@@ -14,14 +14,16 @@ from clickgate.v1 import ingest_pb2
 from sqlalchemy import select
 
 from control.api.context import AppContext
-from control.db.models import Click
+from control.clock import now_ms
+from control.db.models import Click, WebhookDelivery
 from control.ingest import MAX_REFERER, MAX_USER_AGENT, Ingestor, IngestResult
 from control.keys import active_key, key_secret
 from control.metrics import ControlMetrics
+from control.privacy import delete_recipient_clicks
 from control.rpc import IngestService
 from edge import token
 from edge.record import encode_record
-from tests.webhookkit import ctx, tenant
+from tests.webhookkit import ctx, endpoint, tenant
 
 __all__ = ["ctx"]  # the fixture, imported for pytest
 
@@ -33,9 +35,10 @@ def journaled(
     user_agent: bytes = b"ua",
     host: bytes = b"click.test",
     referer: bytes = b"",
+    time_ms: int = 1_000,
 ) -> bytes:
     """One journal record, as edge/app.py writes it."""
-    fields = (click_id.to_bytes(16, "big"), 1_000, 302, b"GET", host, "192.0.2.1")
+    fields = (click_id.to_bytes(16, "big"), time_ms, 302, b"GET", host, "192.0.2.1")
     return encode_record((*fields, user_agent, referer, b"", b"", netloc, raw))
 
 
@@ -174,3 +177,43 @@ def test_a_batch_sent_again_while_its_first_call_still_runs_waits_for_it(
     assert second_start >= first_end, "the retry's transaction ran beside the first one"
     with ctx.sessions() as session:
         assert len(session.scalars(select(Click.click_id)).all()) == 2
+
+
+def test_an_erased_recipients_click_sent_again_is_dropped_and_blocks_nothing(
+    ctx: AppContext,
+) -> None:
+    """An edge sends a batch again when the reply to it was lost. If a recipient was
+    erased in between, their click must not come back; it used to be stored again, and
+    with a webhook its delivery id clashed with the one left behind: every retry of the
+    batch failed, and the edge's shipping stalled behind it."""
+    tenant_id, _ = tenant(ctx)
+    endpoint(ctx, tenant_id, "https://hooks.example/x")
+    with ctx.sessions() as session:
+        key = active_key(session, tenant_id)
+        secret = key_secret(ctx.sealer, key)
+
+    def record(n: int, recipient: str, time_ms: int) -> bytes:
+        path = token.mint(key.id, secret, "https://shop.example/p", recipient=recipient)
+        opened = token.open_token(path, {key.id: secret})
+        assert opened is not None
+        return journaled(n, opened.netloc, opened.raw, time_ms=time_ms)
+
+    batch = [record(1, "jane-ref", 1_000), record(2, "bob-ref", 1_000)]
+    ingestor = Ingestor(ctx.sealer, ctx.enricher)
+    with ctx.sessions.begin() as session:
+        assert ingestor.ingest(session, "edge-1", batch).inserted == 2
+    with ctx.sessions.begin() as session:
+        assert delete_recipient_clicks(session, tenant_id, "jane-ref") == 1
+    with ctx.sessions() as session:
+        left = session.scalars(select(WebhookDelivery.click_id)).all()
+    assert len(left) == 1  # Bob's: Jane's payload went with her click
+    # The batch again, with a new click of Bob's and one Jane makes after the erasure.
+    after = now_ms() + 1_000
+    again = [*batch, record(3, "bob-ref", 2_000), record(4, "jane-ref", after)]
+    with ctx.sessions.begin() as session:
+        assert ingestor.ingest(session, "edge-1", again).inserted == 2
+    with ctx.sessions() as session:
+        stored = sorted((c.recipient, c.time_ms) for c in session.scalars(select(Click)))
+        deliveries = len(session.scalars(select(WebhookDelivery.id)).all())
+    assert stored == [("bob-ref", 1_000), ("bob-ref", 2_000), ("jane-ref", after)]
+    assert deliveries == 3

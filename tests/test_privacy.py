@@ -13,9 +13,9 @@ from control.api.app import build_app, make_context
 from control.api.context import AppContext
 from control.clock import now_ms
 from control.db.migrate import upgrade
-from control.db.models import Click
+from control.db.models import Click, Erasure, Tenant, WebhookDelivery, WebhookEndpoint
 from control.links import recipient_ref
-from control.privacy import DAY_MS, enforce_retention
+from control.privacy import DAY_MS, ERASURE_KEEP_DAYS, enforce_retention
 from control.settings import ControlSettings
 from control.tenants import create_api_key, create_tenant
 from tests.cluster import MASTER_KEY
@@ -100,3 +100,38 @@ def test_long_recipient_references_stay_distinct(ctx: AppContext) -> None:
         response = client.delete(f"/v1/recipients/{first}/clicks", headers=auth)
         assert response.json() == {"deleted": 2}, response.text
     assert count(ctx, a) == 1
+
+
+def test_retention_deletes_old_webhook_payloads_and_spent_erasures(ctx: AppContext) -> None:
+    """A delivery's payload is the click; a replay of an old range must not send clicks
+    retention deleted. An erasure is kept only while a late click can still arrive."""
+    a, _, _ = tenants(ctx)
+    now = now_ms()
+    with ctx.sessions.begin() as session:
+        hook = WebhookEndpoint(
+            tenant_id=a, url="https://h.example/", events=["click"], mode="every",
+            include_bots=False, headers={}, secret=b"x", enabled=True, disabled_reason="",
+            created_ms=0, changed_ms=0,
+        )  # fmt: skip
+        session.add(hook)
+        session.flush()
+        endpoint_id = hook.id
+        tenant = session.get(Tenant, a)
+        assert tenant is not None
+        tenant.retention_days = 30
+        for n, age in ((1, 40), (2, 10)):
+            session.add(
+                WebhookDelivery(
+                    id=f"msg_{n}_{endpoint_id}", endpoint_id=endpoint_id, tenant_id=a,
+                    click_id=str(n), event_time_ms=now - age * DAY_MS, payload="{}",
+                    status="delivered", attempts=1, next_attempt_ms=0, locked_by="",
+                    locked_until_ms=0, attempt_log=[], created_ms=0,
+                )
+            )  # fmt: skip
+        for days in (ERASURE_KEEP_DAYS + 1, 1):
+            session.add(Erasure(tenant_id=a, recipient_hash="h", erased_ms=now - days * DAY_MS))
+    with ctx.sessions.begin() as session:
+        enforce_retention(session)
+    with ctx.sessions() as session:
+        assert session.scalars(select(WebhookDelivery.id)).all() == [f"msg_2_{endpoint_id}"]
+        assert len(session.scalars(select(Erasure.id)).all()) == 1

@@ -82,6 +82,24 @@ class Revocation(Base):
     __table_args__ = (UniqueConstraint("tenant_id", "kind", "value"),)
 
 
+class Erasure(Base):
+    """A recipient's clicks were deleted at erased_ms (DELETE /v1/recipients/...).
+
+    A click of theirs made before then that arrives afterwards (still in an edge's
+    journal, or a batch an edge sends again) is dropped at ingest, not stored anew. Only
+    a hash of the recipient reference is kept, and only as long as an edge may still
+    hold such a click (control.privacy.ERASURE_KEEP_DAYS).
+    """
+
+    __tablename__ = "erasures"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(BigInteger)
+    recipient_hash: Mapped[str] = mapped_column(String(32))
+    erased_ms: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_erasures_recipient", "tenant_id", "recipient_hash"),)
+
+
 class EdgeStatus(Base):
     """What each edge last reported: the revision and keys it holds, and when it was seen."""
 

@@ -46,6 +46,15 @@ def enqueue_click_events(session: Session, rows: Sequence[tuple[Any, ...]]) -> i
             if endpoint.mode == "first_human" and click.click_id not in firsts:
                 continue
             deliveries.append(_delivery(click, stream, endpoint, now))
+    if deliveries:
+        # A click stored again (deleted by retention, then sent again by an edge) keeps
+        # its webhook-id: one row per id, or the insert would fail the whole batch, and
+        # the edge would send it again forever.
+        ids = [d.id for d in deliveries]
+        present = set(
+            session.scalars(select(WebhookDelivery.id).where(WebhookDelivery.id.in_(ids)))
+        )
+        deliveries = [d for d in deliveries if d.id not in present]
     session.add_all(deliveries)
     session.flush()
     return len(deliveries)
