@@ -11,6 +11,7 @@ _V4_MAPPED: Final = bytes(10) + b"\xff\xff"  # ::ffff:a.b.c.d
 _V4_IN_V6_BASE: Final = 0xFFFF << 32  # where IPv4 lives in the 128-bit space we compare in
 _V4_KEEP: Final = 3  # bytes kept by truncation: /24
 _V6_KEEP: Final = 6  # /48
+_SIX_TO_FOUR: Final = b"\x20\x02"  # 2002::/16
 
 
 def parse_ip(ip: str) -> bytes | None:
@@ -33,9 +34,15 @@ def format_ip(packed: bytes) -> str:
 
 
 def truncate_packed(packed: bytes) -> bytes:
-    """The network address of the /24 (IPv4) or /48 (IPv6) that holds packed."""
+    """The network address of the /24 (IPv4) or /48 (IPv6) that holds packed.
+
+    A 6to4 address (2002::/16) carries its IPv4 address in bits 16-48, whole inside the
+    /48: it keeps /40, the IPv4 /24 it stands for.
+    """
     if len(packed) == 4:
         return packed[:_V4_KEEP] + bytes(4 - _V4_KEEP)
+    if packed[:2] == _SIX_TO_FOUR:
+        return packed[: 2 + _V4_KEEP] + bytes(16 - 2 - _V4_KEEP)
     return packed[:_V6_KEEP] + bytes(16 - _V6_KEEP)
 
 

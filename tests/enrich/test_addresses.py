@@ -24,6 +24,7 @@ from control.enrich.addresses import as_int, parse_ip
         ("2001:db8::1", "2001:db8::"),
         ("::1", "::"),
         ("::ffff:203.0.113.77", "203.0.113.0"),  # an IPv4 client on a dual-stack socket
+        ("2002:cb00:7105::1", "2002:cb00:7100::"),  # 6to4 of 203.0.113.5: its /24, not /48
     ],
 )
 def test_truncation(ip: str, stored: str) -> None:
@@ -50,6 +51,8 @@ def test_ipv4_truncation_is_the_slash_24(address: ipaddress.IPv4Address) -> None
 def test_ipv6_truncation_is_the_slash_48(address: ipaddress.IPv6Address) -> None:
     if address.ipv4_mapped is not None:
         expected = str(ipaddress.ip_network(f"{address.ipv4_mapped}/24", strict=False)[0])
+    elif address.sixtofour is not None:  # the IPv4 address it carries, cut to its /24
+        expected = str(ipaddress.ip_network(f"{address}/40", strict=False).network_address)
     else:
         expected = str(ipaddress.ip_network(f"{address}/48", strict=False).network_address)
     assert truncate_ip(str(address)) == expected
