@@ -102,6 +102,21 @@ def test_long_recipient_references_stay_distinct(ctx: AppContext) -> None:
     assert count(ctx, a) == 1
 
 
+def test_a_reference_with_a_slash_is_deleted_through_the_query_form(ctx: AppContext) -> None:
+    a, _, key = tenants(ctx)
+    add_click(ctx, 1, a, 1, recipient_ref(a, "crm/123"))
+    add_click(ctx, 2, a, 1, recipient_ref(a, "crm/124"))
+    with TestClient[Litestar](build_app(ctx, with_grpc=False)) as client:
+        auth = {"Authorization": f"Bearer {key}"}
+        response = client.delete(
+            "/v1/recipients/clicks", params={"recipient": "crm/123"}, headers=auth
+        )
+        assert response.json() == {"deleted": 1}, response.text
+        missing = client.delete("/v1/recipients/clicks", headers=auth)
+        assert missing.status_code == 400, missing.text
+    assert count(ctx, a) == 1
+
+
 def test_retention_deletes_old_webhook_payloads_and_spent_erasures(ctx: AppContext) -> None:
     """A delivery's payload is the click; a replay of an old range must not send clicks
     retention deleted. An erasure is kept only while a late click can still arrive."""

@@ -53,7 +53,12 @@ from control.api.streams import (
     show_stream,
     update_stream_handler,
 )
-from control.api.tenant import delete_recipient, get_tenant, update_tenant
+from control.api.tenant import (
+    delete_recipient,
+    delete_recipient_by_query,
+    get_tenant,
+    update_tenant,
+)
 from control.api.webhooks import HANDLERS as WEBHOOK_HANDLERS
 from control.db.engine import make_engine, make_sessionmaker
 from control.enrich import SEED_SCANNER_CIDRS, Enricher
@@ -121,6 +126,7 @@ def build_app(ctx: AppContext, with_grpc: bool = True) -> Litestar:
             get_tenant,
             update_tenant,
             delete_recipient,
+            delete_recipient_by_query,
             message_clicks,
             list_keys,
             rotate_key,

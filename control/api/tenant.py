@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 from litestar import delete, get, patch
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from control.api.context import Ctx, TenantId
 from control.api.errors import ApiError
@@ -62,7 +62,18 @@ def update_tenant(data: JSONBody[TenantPatch], tenant_id: TenantId, ctx: Ctx) ->
 )
 def delete_recipient(recipient: FromPath[str], tenant_id: TenantId, ctx: Ctx) -> Deleted:
     """Remove every click of one recipient: the address, or the reference sent with it."""
-    if not recipient or len(recipient) > 320:
-        raise ApiError(400, "bad_request", "recipient: 1-320 characters")
+    return _delete_recipient(recipient, tenant_id, ctx)
+
+
+@delete("/v1/recipients/clicks", sync_to_thread=True, status_code=200, tags=["tenant"])
+def delete_recipient_by_query(recipient: FromQuery[str], tenant_id: TenantId, ctx: Ctx) -> Deleted:
+    """The same, the recipient given as ?recipient=: for references with a "/" in them,
+    which cannot be one path segment."""
+    return _delete_recipient(recipient, tenant_id, ctx)
+
+
+def _delete_recipient(recipient: str, tenant_id: int, ctx: Ctx) -> Deleted:
+    if not recipient or len(recipient) > 320 or "\x00" in recipient:
+        raise ApiError(400, "bad_request", "recipient: 1-320 characters, no NUL")
     with ctx.sessions.begin() as session:
         return Deleted(delete_recipient_clicks(session, tenant_id, recipient))
