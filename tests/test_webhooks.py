@@ -19,6 +19,7 @@ from control.clock import now_ms
 from control.db.models import Click, WebhookEndpoint
 from control.settings import load_control_settings
 from control.webhooks.dispatcher import Dispatcher
+from control.webhooks.sender import Outcome
 from control.webhooks.signing import new_secret, sign, signed_headers
 from edge.envconfig import SettingsError
 from tests.cluster import MASTER_KEY
@@ -125,6 +126,21 @@ def test_retries_follow_the_schedule_then_deliver(ctx: AppContext, receiver: Rec
     for _, headers, body, _ in receiver.requests:
         assert headers["x-team"] == "crm"
         assert Webhook(secret).verify(body, headers)["click_id"] == f"{1:032x}"
+
+
+def test_a_receivers_retry_after_is_honoured(ctx: AppContext, receiver: Receiver) -> None:
+    a, _ = tenant(ctx)
+    eid, _ = endpoint(ctx, a, receiver.url("/ok"))
+    ingest(ctx, [click_row(spec(1, a, now_ms()))])
+    clock = FakeClock()
+    dispatcher = Dispatcher(
+        ctx.sessions, ctx.sealer, allow_private=True, base_delay_ms=1000, clock=clock
+    )
+    (job,) = dispatcher.claim()
+    dispatcher.record(job, Outcome(429, retry_after_s=120.0))
+    (d,) = deliveries(ctx, eid)
+    assert d.next_attempt_ms - clock.now >= 120_000  # not the schedule's 1 s
+    assert d.status == "pending"
 
 
 def test_410_disables_the_endpoint_at_once(ctx: AppContext, receiver: Receiver) -> None:
@@ -270,6 +286,10 @@ def test_webhooks_api(ctx: AppContext, receiver: Receiver) -> None:
             {"url": "https://x:0/"},  # was stored, then delivered to 443
             {"url": "https://exa\u0000mple.com/hook"},
             {"url": "https://example.com/a b"},
+            {"url": "https://x/", "headers": {"Transfer-Encoding": "chunked"}},
+            {"url": "https://user:s3cret@x/"},  # was stored, shown, and never sent
+            {"url": "https://x/", "headers": {"Connection": "close"}},
+            {"url": "https://x/", "headers": {"X-Token": "a", "x-token": "b"}},
             {"url": "https://x/", "headers": {"Content-Type": "text/plain"}},
             {"url": "https://x/", "headers": {"x b": "1"}},
             {"url": "https://x/", "headers": {"x-a": "\u20ac"}},

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import ipaddress
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -189,3 +190,48 @@ def test_a_dribbling_receiver_is_cut_off_at_twice_the_timeout(dribbler: int) -> 
 def test_an_invalid_port_stored_earlier_is_a_failed_attempt_not_a_crash() -> None:
     outcome = post("http://10.0.0.1:99999/hook", b"{}", ["whsec_" + "A" * 32], "m", 1, {}, 1, True)
     assert (outcome.status, outcome.error) == (0, "url has an invalid port")
+
+
+@pytest.fixture
+def answering() -> Iterator[tuple[int, list[bytes]]]:
+    """A raw receiver: reads a request, writes the bytes the test put first in the
+    list, then holds the connection open without another byte (until shut down)."""
+    answers: list[bytes] = []
+    stop = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.recv(65536)
+            conn.sendall(answers[0])
+            stop.wait(5)
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield listener.getsockname()[1], answers
+    stop.set()
+    listener.close()
+
+
+def test_a_2xx_whose_body_stalls_is_still_an_acknowledgement(
+    answering: tuple[int, list[bytes]],
+) -> None:
+    port, answers = answering
+    answers.append(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nok")  # 98 bytes short
+    url = f"http://127.0.0.1:{port}/hook"
+    outcome = post(url, b"{}", [new_secret()], "msg_1", 0, {}, 0.5, allow_private=True)
+    assert outcome.status == 200  # was a timeout, and the event went out again
+
+
+def test_retry_after_of_a_429_is_read(answering: tuple[int, list[bytes]]) -> None:
+    port, answers = answering
+    answers.append(
+        b"HTTP/1.1 429 Too Many Requests\r\nretry-after: 120\r\ncontent-length: 0\r\n\r\n"
+    )
+    url = f"http://127.0.0.1:{port}/hook"
+    outcome = post(url, b"{}", [new_secret()], "msg_1", 0, {}, 0.5, allow_private=True)
+    assert (outcome.status, outcome.retry_after_s) == (429, 120.0)

@@ -183,7 +183,11 @@ class Dispatcher:
                 d.status = "failed"
                 _disable(session, job.endpoint_id, "deliveries failed for days", now)
             else:
-                d.next_attempt_ms = now + backoff_ms(d.attempts, self.base_delay_ms, self.rng)
+                delay = backoff_ms(d.attempts, self.base_delay_ms, self.rng)
+                if outcome.retry_after_s is not None and outcome.status in (429, 503):
+                    # The receiver said when: not sooner (capped like the schedule).
+                    delay = max(delay, min(int(outcome.retry_after_s * 1000), MAX_DELAY_MS))
+                d.next_attempt_ms = now + delay
 
     @property
     def pool(self) -> ThreadPoolExecutor:

@@ -67,6 +67,11 @@ def check_stream(session: Session, tenant_id: int, stream: str | None) -> None:
 
 # Headers every delivery sets itself; a second copy would contradict it.
 _OUR_HEADERS = frozenset({"content-type", "content-length", "host", "user-agent"})
+# Framing and connection headers (RFC 9110 7.6.1): a "Transfer-Encoding: chunked" of an
+# endpoint's made the receiver read the JSON body as empty.
+_HOP_BY_HOP = frozenset(
+    {"transfer-encoding", "connection", "keep-alive", "te", "trailer", "upgrade", "expect"}
+)
 _CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}")  # RFC 9110 token
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]{0,4096}")  # what http.client can send
@@ -83,16 +88,25 @@ def validate(url: str, events: list[str], mode: str, headers: dict[str, str]) ->
         port = 0
     if port == 0:  # port 0 is no port anyone listens on
         raise ValueError("url has an invalid port")
+    if parts.username is not None or parts.password is not None:
+        # http.client would not send them, and GET /v1/webhooks would show them.
+        raise ValueError("url must not hold credentials: send an Authorization header")
     if parts.scheme not in ("https", "http") or not parts.hostname or len(url) > 2048:
         raise ValueError("url must be an absolute http(s) URL")
     if not events or any(e not in EVENTS for e in events):
         raise ValueError(f"events must be a non-empty list of {', '.join(EVENTS)}")
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
+    seen: set[str] = set()
     for name, value in headers.items():
         lowered = name.lower()
         if lowered.startswith("webhook-") or lowered in _OUR_HEADERS:
             raise ValueError(f"header {name!r} is set by clickgate")
+        if lowered in _HOP_BY_HOP or lowered.startswith("proxy-"):
+            raise ValueError(f"header {name!r} is about the connection, not the event")
+        if lowered in seen:
+            raise ValueError(f"header {name!r} is given twice (names ignore case)")
+        seen.add(lowered)
         if not _HEADER_NAME.fullmatch(name):
             raise ValueError(f"header name {name!r} is not an HTTP token")
         if not _HEADER_VALUE.fullmatch(value):

@@ -25,6 +25,14 @@ _TLS = ssl.create_default_context()
 class Outcome:
     status: int  # HTTP status, 0 when no response
     error: str = ""
+    retry_after_s: float | None = None  # a 429's or 503's Retry-After, in seconds
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After as delay-seconds (an HTTP-date is rare from receivers: ignored)."""
+    if value is None or not value.strip().isdigit():
+        return None
+    return float(value.strip())
 
 
 class _PinnedHTTP(http.client.HTTPConnection):
@@ -102,12 +110,17 @@ def post(
     try:
         conn.request("POST", path, body=body, headers=headers)
         response = conn.getresponse()
-        response.read(65536)
-        return Outcome(response.status)
     except (OSError, ValueError, http.client.HTTPException) as exc:
         if deadline.fired:
             return Outcome(0, f"no complete answer within {deadline.seconds:g} s")
         return Outcome(0, f"{exc.__class__.__name__}: {exc}"[:500])
+    else:
+        # The status line is the answer: a receiver that acknowledged with a 2xx and
+        # then stalled on its body has still acknowledged (else the event goes again).
+        retry_after = _retry_after(response.getheader("retry-after"))
+        with contextlib.suppress(OSError, ValueError, http.client.HTTPException):
+            response.read(65536)
+        return Outcome(response.status, retry_after_s=retry_after)
     finally:
         deadline.timer.cancel()
         conn.close()
