@@ -19,6 +19,7 @@ from control.clock import now_ms
 from control.db.models import Click, WebhookEndpoint
 from control.settings import load_control_settings
 from control.webhooks.dispatcher import Dispatcher
+from control.webhooks.endpoints import replay
 from control.webhooks.sender import Outcome
 from control.webhooks.signing import new_secret, sign, signed_headers
 from edge.envconfig import SettingsError
@@ -141,6 +142,29 @@ def test_a_receivers_retry_after_is_honoured(ctx: AppContext, receiver: Receiver
     (d,) = deliveries(ctx, eid)
     assert d.next_attempt_ms - clock.now >= 120_000  # not the schedule's 1 s
     assert d.status == "pending"
+
+
+def test_replay_queues_clicks_made_while_the_endpoint_was_disabled(
+    ctx: AppContext, receiver: Receiver
+) -> None:
+    """An endpoint disabled (by a 410, by failures, or by hand) gets no rows for the
+    clicks meanwhile; a replay of that range used to find nothing to send."""
+    a, _ = tenant(ctx)
+    eid, secret = endpoint(ctx, a, receiver.url("/ok"))
+    t = now_ms()
+    with ctx.sessions.begin() as session:
+        session.get_one(WebhookEndpoint, eid).enabled = False
+    rows = [click_row(spec(1, a, t)), click_row(spec(2, a, t + 1, link=1, bot=True))]
+    assert ingest(ctx, rows) == 0  # nothing queued while disabled
+    with ctx.sessions.begin() as session:
+        session.get_one(WebhookEndpoint, eid).enabled = True
+        assert replay(session, eid, t - 1, t + 10) == 1  # the human click; no bots wanted
+        assert replay(session, eid, t - 1, t + 10) == 1  # again: the same row, not a second
+    dispatcher = Dispatcher(ctx.sessions, ctx.sealer, allow_private=True)
+    (job,) = dispatcher.claim()
+    assert dispatcher.deliver(job).status == 200
+    (_, headers, body, _) = receiver.requests[0]
+    assert Webhook(secret).verify(body, headers)["click_id"] == f"{1:032x}"
 
 
 def test_410_disables_the_endpoint_at_once(ctx: AppContext, receiver: Receiver) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from control.clock import now_ms
 from control.db.models import Stream, WebhookDelivery, WebhookEndpoint
+from control.webhooks.outbox import queue_missing
 from control.webhooks.signing import new_secret
 from edge.sealing import Sealer
 
@@ -156,7 +157,11 @@ def delete_endpoint(session: Session, endpoint: WebhookEndpoint) -> None:
 
 
 def replay(session: Session, endpoint_id: int, from_ms: int, to_ms: int) -> int:
-    """Send the endpoint's events of [from_ms, to_ms) again, with their webhook-ids."""
+    """Send the endpoint's events of [from_ms, to_ms) again, with their webhook-ids, and
+    queue its clicks of the range that were never queued (made while it was disabled)."""
+    endpoint = session.get(WebhookEndpoint, endpoint_id)
+    if endpoint is not None:
+        queue_missing(session, endpoint, from_ms, to_ms)  # counted by the update below
     result = session.execute(
         update(WebhookDelivery)
         .where(
@@ -166,7 +171,7 @@ def replay(session: Session, endpoint_id: int, from_ms: int, to_ms: int) -> int:
         )
         .values(status="pending", attempts=0, next_attempt_ms=now_ms(), locked_until_ms=0)
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return int(getattr(result, "rowcount", 0) or 0)  # the new rows are among them
 
 
 def retry_delivery(session: Session, tenant_id: int, delivery_id: str) -> WebhookDelivery:

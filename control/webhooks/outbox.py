@@ -60,6 +60,45 @@ def enqueue_click_events(session: Session, rows: Sequence[tuple[Any, ...]]) -> i
     return len(deliveries)
 
 
+# A replay queues at most this many clicks that were never queued for the endpoint; a
+# wider range is filled by calling it again (clicks queued once are not queued again).
+REPLAY_QUEUE_MAX = 10_000
+
+
+def queue_missing(session: Session, endpoint: WebhookEndpoint, from_ms: int, to_ms: int) -> int:
+    """Deliveries for the endpoint's clicks in [from_ms, to_ms) that were never queued
+    for it: made while it was disabled, or before it existed. Its filters apply as at
+    ingest (events, bots, first_human, stream), judged on the clicks as stored now."""
+    if "click" not in (endpoint.events or []):
+        return 0
+    queued = select(WebhookDelivery.click_id).where(
+        WebhookDelivery.endpoint_id == endpoint.id,
+        WebhookDelivery.event_time_ms >= from_ms,
+        WebhookDelivery.event_time_ms < to_ms,
+    )
+    query = select(Click).where(
+        Click.tenant_id == endpoint.tenant_id,
+        Click.time_ms >= from_ms,
+        Click.time_ms < to_ms,
+        Click.click_id.not_in(queued),
+    )
+    if not endpoint.include_bots:
+        query = query.where(Click.is_bot.is_(False))
+    clicks = session.scalars(query.order_by(Click.time_ms).limit(REPLAY_QUEUE_MAX)).all()
+    firsts = _first_human(session, [c for c in clicks if not c.is_bot])
+    streams = _streams(session, clicks)
+    now = now_ms()
+    deliveries = [
+        _delivery(c, streams.get((c.tenant_id, c.message_id)), endpoint, now)
+        for c in clicks
+        if (endpoint.stream is None or endpoint.stream == streams.get((c.tenant_id, c.message_id)))
+        and (endpoint.mode != "first_human" or c.click_id in firsts)
+    ]
+    session.add_all(deliveries)
+    session.flush()
+    return len(deliveries)
+
+
 def _streams(session: Session, clicks: Sequence[Click]) -> dict[tuple[int, str], str]:
     """(tenant, message id) -> the stream the message was rewritten through.
 
