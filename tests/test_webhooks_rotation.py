@@ -175,4 +175,8 @@ def test_payload_has_every_field() -> None:
         "geo": {"country": "DE", "region": "BE", "city": "Berlin"},
         "is_bot": True,
         "bot_reasons": ["known_bot_ua"],
+        "bot_confidence": click.bot_confidence,
+        "user_agent": click.user_agent,
+        "ip": "192.0.2.0",
+        "status": 302,
     }

@@ -181,6 +181,10 @@ def click_payload(c: Click, stream: str | None = None) -> dict[str, Any]:
         "geo": {"country": c.country, "region": c.region, "city": c.city},
         "is_bot": bool(c.is_bot),
         "bot_reasons": _list(c.bot_reasons),
+        "bot_confidence": c.bot_confidence,
+        "user_agent": c.user_agent,
+        "ip": c.ip,  # as stored: truncated unless the tenant turned truncation off
+        "status": c.status,  # 302, or 410 for a revoked link (not redirected)
     }
 
 
