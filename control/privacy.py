@@ -61,7 +61,8 @@ def erasure_hash(tenant_id: int, recipient: str) -> str:
 def drop_erased(session: Session, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """rows (store.CLICK_COLUMNS order) without clicks of erased recipients made before
     their erasure. One indexed query for a batch that has recipients."""
-    wanted = {(r[1], erasure_hash(r[1], r[15])) for r in rows if r[15]}
+    hashes = [erasure_hash(r[1], r[15]) if r[15] else "" for r in rows]
+    wanted = {(r[1], h) for r, h in zip(rows, hashes, strict=True) if h}
     if not wanted:
         return rows
     found = session.execute(
@@ -77,7 +78,7 @@ def drop_erased(session: Session, rows: list[tuple[Any, ...]]) -> list[tuple[Any
         key = (tenant_id, digest)
         erased[key] = max(erased.get(key, 0), erased_ms)
     return [
-        r for r in rows if not r[15] or r[3] > erased.get((r[1], erasure_hash(r[1], r[15])), -1)
+        r for r, h in zip(rows, hashes, strict=True) if not h or r[3] > erased.get((r[1], h), -1)
     ]
 
 

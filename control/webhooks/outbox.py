@@ -30,22 +30,7 @@ def enqueue_click_events(session: Session, rows: Sequence[tuple[Any, ...]]) -> i
         return 0
     # Read the clicks back: burst detection may have flagged them as bots since.
     clicks = session.scalars(select(Click).where(Click.click_id.in_([r[0] for r in rows]))).all()
-    firsts = _first_human(session, [c for c in clicks if not c.is_bot])
-    streams = _streams(session, clicks)
-    now = now_ms()
-    deliveries = []
-    for click in clicks:
-        stream = streams.get((click.tenant_id, click.message_id))
-        for endpoint in wanted:
-            if endpoint.tenant_id != click.tenant_id:
-                continue
-            if endpoint.stream is not None and endpoint.stream != stream:
-                continue
-            if click.is_bot and not endpoint.include_bots:
-                continue
-            if endpoint.mode == "first_human" and click.click_id not in firsts:
-                continue
-            deliveries.append(_delivery(click, stream, endpoint, now))
+    deliveries = _deliveries(session, clicks, wanted)
     if deliveries:
         # A click stored again (deleted by retention, then sent again by an edge) keeps
         # its webhook-id: one row per id, or the insert would fail the whole batch, and
@@ -85,18 +70,35 @@ def queue_missing(session: Session, endpoint: WebhookEndpoint, from_ms: int, to_
     if not endpoint.include_bots:
         query = query.where(Click.is_bot.is_(False))
     clicks = session.scalars(query.order_by(Click.time_ms).limit(REPLAY_QUEUE_MAX)).all()
-    firsts = _first_human(session, [c for c in clicks if not c.is_bot])
-    streams = _streams(session, clicks)
-    now = now_ms()
-    deliveries = [
-        _delivery(c, streams.get((c.tenant_id, c.message_id)), endpoint, now)
-        for c in clicks
-        if (endpoint.stream is None or endpoint.stream == streams.get((c.tenant_id, c.message_id)))
-        and (endpoint.mode != "first_human" or c.click_id in firsts)
-    ]
+    deliveries = _deliveries(session, clicks, [endpoint])
     session.add_all(deliveries)
     session.flush()
     return len(deliveries)
+
+
+def _deliveries(
+    session: Session, clicks: Sequence[Click], endpoints: Sequence[WebhookEndpoint]
+) -> list[WebhookDelivery]:
+    """A delivery per click and endpoint that wants it: same tenant, its stream (if it
+    names one), bots only if it includes them, and only first human clicks in
+    first_human mode."""
+    firsts = _first_human(session, [c for c in clicks if not c.is_bot])
+    streams = _streams(session, clicks)
+    now = now_ms()
+    deliveries = []
+    for click in clicks:
+        stream = streams.get((click.tenant_id, click.message_id))
+        for endpoint in endpoints:
+            if endpoint.tenant_id != click.tenant_id:
+                continue
+            if endpoint.stream is not None and endpoint.stream != stream:
+                continue
+            if click.is_bot and not endpoint.include_bots:
+                continue
+            if endpoint.mode == "first_human" and click.click_id not in firsts:
+                continue
+            deliveries.append(_delivery(click, stream, endpoint, now))
+    return deliveries
 
 
 def _streams(session: Session, clicks: Sequence[Click]) -> dict[tuple[int, str], str]:
