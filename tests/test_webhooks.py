@@ -19,7 +19,7 @@ from control.clock import now_ms
 from control.db.models import Click, WebhookEndpoint
 from control.settings import load_control_settings
 from control.webhooks.dispatcher import Dispatcher
-from control.webhooks.endpoints import replay
+from control.webhooks.endpoints import replay, retry_delivery
 from control.webhooks.sender import Outcome
 from control.webhooks.signing import new_secret, sign, signed_headers
 from edge.envconfig import SettingsError
@@ -264,6 +264,49 @@ def test_a_restarted_dispatcher_takes_its_rows_back_at_once(ctx: AppContext) -> 
     clock.now += restarted.lock_ms + 1
     later = Dispatcher(ctx.sessions, ctx.sealer, worker="elsewhere:8000", clock=clock)
     assert [j.delivery_id for j in later.claim()] == [job.delivery_id]  # the lock expired
+
+
+def test_a_retry_made_during_an_attempt_is_not_undone_by_its_failure(
+    ctx: AppContext, receiver: Receiver
+) -> None:
+    a, _ = tenant(ctx)
+    eid, _ = endpoint(ctx, a, receiver.url("/ok"))
+    ingest(ctx, [click_row(spec(1, a, now_ms()))])
+    clock = FakeClock()
+    dispatcher = Dispatcher(
+        ctx.sessions, ctx.sealer, allow_private=True, base_delay_ms=60_000, clock=clock
+    )
+    (job,) = dispatcher.claim()
+    with ctx.sessions.begin() as session:  # the operator retries while the POST hangs
+        retry_delivery(session, a, job.delivery_id)
+    clock.now = now_ms()  # the retry is due from the moment it was made
+    dispatcher.record(job, Outcome(503, error="timed out"))  # then the old attempt fails
+    (d,) = deliveries(ctx, eid)
+    assert (d.status, d.attempts) == ("pending", 0)
+    assert d.next_attempt_ms <= clock.now  # still due now, not in a minute
+    assert [e["status_code"] for e in d.attempt_log] == [503]  # the attempt is on record
+    (again,) = dispatcher.claim()  # and the retry goes out at once
+    assert dispatcher.deliver(again).status == 200
+    assert deliveries(ctx, eid)[0].status == "delivered"
+
+
+def test_an_attempt_that_succeeds_after_losing_its_lock_still_counts(ctx: AppContext) -> None:
+    a, _ = tenant(ctx)
+    eid, _ = endpoint(ctx, a, "http://127.0.0.1:9/x")
+    ingest(ctx, [click_row(spec(1, a, now_ms()))])
+    slow = Dispatcher(ctx.sessions, ctx.sealer, worker="slow:1")
+    (job,) = slow.claim()
+    clock = FakeClock()
+    clock.now += slow.lock_ms + 1
+    other = Dispatcher(ctx.sessions, ctx.sealer, worker="other:1", clock=clock)
+    (taken,) = other.claim()  # the lock expired: another dispatcher sends it too
+    slow.record(job, Outcome(200))
+    (d,) = deliveries(ctx, eid)
+    assert d.status == "delivered"  # the receiver has it, whoever sent it
+    assert d.locked_by == taken.lock  # the other send's lock is left to it
+    other.record(taken, Outcome(500))
+    (d,) = deliveries(ctx, eid)
+    assert d.status == "delivered"  # a later failure of the duplicate cannot undo that
 
 
 @pytest.mark.parametrize(

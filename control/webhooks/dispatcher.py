@@ -53,6 +53,7 @@ class Job:
     headers: dict[str, str]
     secrets: list[str]  # the current secret, and the previous one during a rotation
     body: bytes
+    lock: str = ""  # the claim's locked_by: whether the row is still this job's to settle
 
 
 @dataclass
@@ -142,6 +143,7 @@ class Dispatcher:
                 {str(k): str(v) for k, v in (e.headers or {}).items()},
                 signing_secrets(self.sealer, e, now),
                 d.payload.encode(),
+                token,
             )
             for d, e in rows
         ]
@@ -168,13 +170,22 @@ class Dispatcher:
             d = session.get(WebhookDelivery, job.delivery_id)
             if d is None:
                 return  # endpoint deleted meanwhile
-            d.attempts += 1
             entry = {"time_ms": now, "status_code": outcome.status, "error": outcome.error}
             d.attempt_log = [*(d.attempt_log or []), entry][-LOG_ATTEMPTS:]
+            delivered = 200 <= outcome.status < 300
+            ours = d.locked_by == job.lock
+            if ours:
+                d.locked_by, d.locked_until_ms = "", 0
+            if not delivered and (not ours or d.status != "pending"):
+                # The row is no longer this attempt's to settle: a manual retry reset it
+                # while the attempt was in flight, our lock expired and another dispatcher
+                # took it over, or that other send already delivered it. The attempt is
+                # logged; its failure must not push back the retry, nor undo a delivery.
+                return
+            d.attempts += 1
             d.last_status_code = outcome.status
             d.last_error = outcome.error
-            d.locked_by, d.locked_until_ms = "", 0
-            if 200 <= outcome.status < 300:
+            if delivered:
                 d.status, d.delivered_ms = "delivered", now
             elif outcome.status == 410:
                 d.status = "failed"

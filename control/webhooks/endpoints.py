@@ -169,7 +169,13 @@ def replay(session: Session, endpoint_id: int, from_ms: int, to_ms: int) -> int:
             WebhookDelivery.event_time_ms >= from_ms,
             WebhookDelivery.event_time_ms < to_ms,
         )
-        .values(status="pending", attempts=0, next_attempt_ms=now_ms(), locked_until_ms=0)
+        .values(
+            status="pending",
+            attempts=0,
+            next_attempt_ms=now_ms(),
+            locked_by="",  # as in retry_delivery: an attempt in flight cannot undo this
+            locked_until_ms=0,
+        )
     )
     return int(getattr(result, "rowcount", 0) or 0)  # the new rows are among them
 
@@ -185,5 +191,7 @@ def retry_delivery(session: Session, tenant_id: int, delivery_id: str) -> Webhoo
     delivery.status = "pending"
     delivery.attempts = 0
     delivery.next_attempt_ms = now_ms()
-    delivery.locked_until_ms = 0
+    # Unlocked by name too: an attempt still in flight then sees the row is no longer
+    # its own, and its result cannot undo this retry (Dispatcher.record).
+    delivery.locked_by, delivery.locked_until_ms = "", 0
     return delivery
