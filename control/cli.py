@@ -1,4 +1,4 @@
-"""The `clickgate` command: up, edge, control, migrate, tenant, apikey, domain, mint."""
+"""The `clickgate` command: up, edge, control, migrate, tenant, apikey, domain, mint, ..."""
 
 from __future__ import annotations
 
@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(handler=cmd_up)
 
     sub.add_parser("edge", help="run the redirect edge").set_defaults(handler=cmd_edge)
+    sub.add_parser(
+        "replay-rejected", help="send the clicks an edge set aside to the control plane again"
+    ).set_defaults(handler=cmd_replay_rejected)
     sub.add_parser("control", help="run the control plane").set_defaults(handler=cmd_control)
     sub.add_parser("migrate", help="migrate the database").set_defaults(handler=cmd_migrate)
 
@@ -92,6 +95,19 @@ def cmd_edge(_: argparse.Namespace) -> int:
     from control.servers import serve_edge
 
     serve_edge(load_edge_settings())
+    return 0
+
+
+def cmd_replay_rejected(_: argparse.Namespace) -> int:
+    import msgspec
+
+    from edge.replay import replay
+
+    result = replay(load_edge_settings())
+    print(msgspec.json.encode(result).decode())
+    if result.error:
+        print(f"clickgate: {result.error}; the unsent clicks stay set aside", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -145,6 +145,7 @@ def snapshot_stats(state: AgentState, loop: ShipLoop) -> AgentStats:
         shipped=s.shipped,
         ship_failures=s.ship_failures,
         set_aside=s.set_aside,
+        set_aside_dropped=s.set_aside_dropped,
         expired=s.expired,
         corrupt=s.corrupt,
         job_failures=s.job_failures,

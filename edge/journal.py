@@ -258,6 +258,7 @@ class ShipStats:
         self.shipped = 0
         self.ship_failures = 0
         self.set_aside = 0
+        self.set_aside_dropped = 0  # refused, and the rejected log was full
         self.expired = 0
         self.corrupt = 0
         self.job_failures = 0  # agent jobs restarted after an unexpected error

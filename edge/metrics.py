@@ -17,6 +17,7 @@ class AgentStats(msgspec.Struct, kw_only=True):
     shipped: int = 0
     ship_failures: int = 0
     set_aside: int = 0
+    set_aside_dropped: int = 0
     expired: int = 0
     corrupt: int = 0
     job_failures: int = 0
@@ -65,6 +66,11 @@ class EdgeMetrics:
             *(
                 f'clickgate_edge_clicks_dropped_total{{reason="{r}"}} {n}'
                 for r, n in self.dropped.items()
+            ),
+            *(  # refused by the control plane, and no room left in the rejected log
+                [f'clickgate_edge_clicks_dropped_total{{reason="rejected_log_full"}} {n}']
+                if (n := agent.set_aside_dropped)
+                else []
             ),
             "# TYPE clickgate_edge_clicks_shipped_total counter",
             f"clickgate_edge_clicks_shipped_total {agent.shipped}",

@@ -36,6 +36,7 @@ class EdgeSettings(msgspec.Struct, kw_only=True, frozen=True):
     journal_max_bytes: int = 1 << 30
     journal_max_age: float = 7 * 86400.0  # seconds an unshipped click is kept
     journal_fsync_interval: float = 1.0
+    rejected_max_bytes: int = 64 << 20  # clicks the control plane refused (edge.rejected)
     journal: bool = True  # off only for the benchmark that prices durability
     ship_batch: int = 2000
     ship_interval: float = 0.2
@@ -73,6 +74,8 @@ class EdgeSettings(msgspec.Struct, kw_only=True, frozen=True):
                 raise invalid("snapshot_key", f"{exc} (use 32 random bytes, base64)") from None
         if not 0 <= self.agent_nice <= 19:
             raise invalid("agent_nice", f"must be 0-19, got {self.agent_nice}")
+        if self.rejected_max_bytes < 0:
+            raise invalid("rejected_max_bytes", "must be 0 or more (0 keeps none)")
         if self.journal_segment_bytes < 4096 or self.journal_max_bytes < self.journal_segment_bytes:
             raise invalid("journal_max_bytes", "must be at least one segment (4 KiB or more)")
 

@@ -9,6 +9,7 @@ import grpc
 from clickgate.v1 import ingest_pb2, ingest_pb2_grpc
 
 from edge.journal import JournalReader, ShipStats
+from edge.rejected import RejectedLog
 from edge.settings import EdgeSettings
 
 log = logging.getLogger("clickgate.edge.shipper")
@@ -32,6 +33,7 @@ class Shipper:
         self.stub = ingest_pb2_grpc.IngestStub(channel)
         self.metadata = auth_metadata(settings.control_token)
         self.failures = 0
+        self.rejected = RejectedLog(reader.slot.parent, settings.rejected_max_bytes)
 
     async def ship_once(self, timeout: float | None = None) -> int:
         """Ship one batch; the number of records committed, or -1 when it must be retried."""
@@ -64,12 +66,19 @@ class Shipper:
 
     def _set_aside(self, records: list[bytes], reason: str) -> None:
         """Keep refused records for an operator instead of retrying them forever."""
-        path = self.reader.slot.parent / "rejected.log"
-        with open(path, "ab") as f:
-            for record in records:
-                f.write(len(record).to_bytes(4, "little") + record)
-        self.stats.set_aside += len(records)
-        log.error("set aside %d clicks the control plane refused: %s", len(records), reason)
+        kept = self.rejected.append(records)
+        self.stats.set_aside += kept
+        self.stats.set_aside_dropped += len(records) - kept
+        log.error(
+            "the control plane refused %d clicks (%s): %d set aside in %s%s",
+            len(records),
+            reason,
+            kept,
+            self.rejected.path,
+            ""
+            if kept == len(records)
+            else ", the rest dropped (CLICKGATE_EDGE_REJECTED_MAX_BYTES)",
+        )
 
 
 def backoff(failures: int) -> float:
