@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -9,13 +10,16 @@ from sqlalchemy.orm import Session
 
 from control.clock import now_ms
 from control.db.models import Revocation, SigningKey
-from control.domains import normalize
 from control.keys import bump_revision, key_secret
 from control.tenants import Conflict, NotFound
 from edge import token
+from edge.config import ipv6_literal
 from edge.sealing import Sealer
 
 KINDS = ("link", "message", "host", "tenant")
+# Any host name a link may go to (control.rewrite.urls takes "_" and "-" anywhere in a
+# label, as browsers do), which is more than a click domain may be (control.domains).
+_DESTINATION_HOST = re.compile(r"(?=.{1,253}$)[a-z0-9_-]{1,63}(?:\.[a-z0-9_-]{1,63})*")
 
 
 def revocation_value(
@@ -29,10 +33,27 @@ def revocation_value(
             raise ValueError("value: a message revocation needs the message id (1-200 characters)")
         return value
     if kind == "host":
-        return normalize(value)
+        return destination_host(value)
     if kind == "link":
         return link_tag(session, sealer, tenant_id, value)
     raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+
+
+def destination_host(value: str) -> str:
+    """A host as the edge compares it (edge.config.destination_host): a name in lower
+    case without its trailing dot, or an IPv6 literal in brackets, compressed."""
+    host = value.strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if ":" in host:
+        literal = ipv6_literal(host) if "%" not in host else ""  # no zone: never minted
+        if not literal:
+            raise ValueError(f"not a host name or IPv6 address: {value!r}")
+        return literal
+    host = host.rstrip(".").lower()
+    if not _DESTINATION_HOST.fullmatch(host):
+        raise ValueError(f"not a host name or IPv6 address: {value!r}")
+    return host
 
 
 def link_tag(session: Session, sealer: Sealer, tenant_id: int, tracked_url: str) -> str:

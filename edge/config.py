@@ -9,6 +9,7 @@ memory, and a restarted edge waits for the control plane before it is ready.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import time
@@ -57,10 +58,18 @@ def destination_host(opened: Opened) -> str:
         # Browsers end the authority at "\" too (http and https), and drop userinfo.
         netloc = _AUTHORITY_END.split(rest, 1)[0].rpartition("@")[2]
     if netloc.startswith("["):
-        host = netloc[: netloc.find("]") + 1] or netloc  # an IPv6 literal, with its brackets
-    else:
-        host = netloc.partition(":")[0]
+        return ipv6_literal(netloc[1 : netloc.find("]")]) or netloc
+    host = netloc.partition(":")[0]
     return unquote(host).lower().rstrip(".")
+
+
+def ipv6_literal(address: str) -> str:
+    """``[address]`` in the compressed form a browser serialises it to (``[0:0::1]`` is
+    ``[::1]``), so every spelling of one address meets one revocation; "" if invalid."""
+    try:
+        return f"[{ipaddress.IPv6Address(address).compressed}]"
+    except ValueError:
+        return ""
 
 
 class EdgeConfig:

@@ -124,6 +124,36 @@ def test_links_to_hosts_spelled_as_browsers_read_them_are_minted(
     assert response.json()["url"] == url
 
 
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [
+        ("Shop.Example.", "shop.example"),
+        ("a_b.example", "a_b.example"),
+        ("192.0.2.1", "192.0.2.1"),
+        ("[2001:DB8:0::1]", "[2001:db8::1]"),
+        ("2001:db8::1", "[2001:db8::1]"),
+        ("evil.example:443", None),
+        ("https://evil.example/", None),
+        ("[fe80::1%eth0]", None),
+        ("[2001:db8::zz]", None),
+        ("a..b", None),
+        ("", None),
+    ],
+)
+def test_a_host_revocation_takes_any_host_a_link_may_go_to(
+    api: tuple[Client, dict[str, str], dict[str, str]], value: str, stored: str | None
+) -> None:
+    client, auth, _ = api
+    body = {"kind": "host", "value": value}
+    response = client.post("/v1/revocations", json=body, headers={"Authorization": auth["acme"]})
+    if stored is None:
+        assert response.status_code == 400, response.text
+        assert "not a host name or IPv6 address" in response.json()["error"]["message"]
+    else:
+        assert response.status_code == 201, response.text
+        assert response.json()["value"] == stored
+
+
 def test_malformed_json_is_a_400(api: tuple[Client, dict[str, str], dict[str, str]]) -> None:
     client, auth, _ = api
     response = client.post(

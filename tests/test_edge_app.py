@@ -299,3 +299,15 @@ def test_a_host_revocation_matches_the_host_a_browser_would_visit(url: str, bloc
     opened = token.open_token(token.mint(KEY_ID, KEY, url), {KEY_ID: KEY})
     assert opened is not None
     assert revocations.blocks(opened) is blocked
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://[::1]/x", "http://[0:0::1]:8080/x", "https://[0000::0001]/", "http://u@[::01]/"],
+)
+def test_every_spelling_of_a_revoked_ipv6_address_is_blocked(url: str) -> None:
+    revocations = TenantRevocations()
+    revocations.hosts.add("[::1]")  # as control.revocations stores it
+    opened = token.open_token(token.mint(KEY_ID, KEY, url), {KEY_ID: KEY})
+    assert opened is not None
+    assert revocations.blocks(opened)

@@ -141,15 +141,28 @@ def test_revoke_message_host_and_tenant(cluster: Cluster) -> None:
     cluster.api("POST", "/v1/revocations", json={"kind": "message", "value": "m-a"})
     wait_until(lambda: status(a) == 410, 5, "message revoked")
     assert (status(b), status(c)) == (302, 302)
+    v6 = path_of(cluster, cluster.mint("http://[0:0::1]:8080/x", message_id="m-v6"))
+    under = path_of(cluster, cluster.mint("https://my_host.example/x", message_id="m-u"))
     cluster.api("POST", "/v1/revocations", json={"kind": "host", "value": "B.example"})
     wait_until(lambda: status(b) == 410, 5, "host revoked")
+    assert (status(c), status(v6), status(under)) == (302, 302, 302)
+    # Any host a link may go to can be revoked, in any spelling of it.
+    for value in ("::1", "My_Host.example."):
+        made = cluster.api("POST", "/v1/revocations", json={"kind": "host", "value": value})
+        assert made.status_code == 201, made.text
+    wait_until(lambda: (status(v6), status(under)) == (410, 410), 5, "hosts revoked")
     assert status(c) == 302
     made = cluster.api("POST", "/v1/revocations", json={"kind": "tenant"}).json()
     wait_until(lambda: status(c) == 410, 5, "tenant revoked")
     assert cluster.api("DELETE", f"/v1/revocations/{made['id']}").status_code == 204
     wait_until(lambda: status(c) == 302, 5, "tenant revocation lifted")
     listed = cluster.api("GET", "/v1/revocations").json()["revocations"]
-    assert sorted(r["kind"] for r in listed) == ["host", "message"]
+    assert sorted(r["kind"] for r in listed) == ["host", "host", "host", "message"]
+    assert {r["value"] for r in listed if r["kind"] == "host"} == {
+        "b.example",
+        "[::1]",
+        "my_host.example",
+    }
     bad = cluster.api("POST", "/v1/revocations", json={"kind": "link", "value": "https://x/y"})
     assert bad.status_code == 400
 
