@@ -104,7 +104,7 @@ def build_app(state: EdgeState) -> ASGIApp:
         name = host[:colon].lower() if colon > 0 else host.lower()
         found = config.host_keys.get(name)
         if found is None and name.endswith(b"."):  # "click.example." names it too (FQDN)
-            found = config.host_keys.get(name.rstrip(b"."))
+            found = config.host_keys.get(name[:-1])  # one dot: "a.." has an empty label
         if (
             found is None
             # Two Host lines, or a port of not only digits after our name: RFC 9112 3.2
@@ -137,7 +137,9 @@ def build_app(state: EdgeState) -> ASGIApp:
                     status,
                     b"GET" if method == "GET" else b"HEAD",
                     host,
-                    client_ip.resolve(peer, forwarded, scope["headers"]) if forwarded else peer,
+                    client_ip.resolve(peer, forwarded, scope["headers"])
+                    if forwarded is not None
+                    else peer,
                     headers.get(b"user-agent", b""),
                     headers.get(b"referer", b""),
                     headers.get(b"accept-language", b""),

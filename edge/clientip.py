@@ -48,7 +48,7 @@ class ClientIP:
         only when every hop of the last line is a trusted proxy, since otherwise the
         answer is in the last line and the request path need not scan the headers.
         """
-        if not forwarded_for or not self.networks or not self.is_trusted(peer):
+        if not self.networks or not self.is_trusted(peer):
             return peer
         hops = forwarded_for.decode("latin-1").split(",")
         found = self._untrusted(hops)
@@ -57,14 +57,15 @@ class ClientIP:
             if len(lines) > 1:
                 hops = b",".join(lines).decode("latin-1").split(",")
                 found = self._untrusted(hops)
-        if found is None:
-            found = hops[0].strip()  # every hop is ours: the first is the best guess
+        if found is None:  # every hop is ours: the first is the best guess
+            found = next((h.strip() for h in hops if h.strip()), "")
         return found if _is_ip(found) else peer
 
     def _untrusted(self, hops: list[str]) -> str | None:
         for hop in reversed(hops):
             candidate = hop.strip()
-            if not self.is_trusted(candidate):
+            # Empty list elements ("a, , b", an empty line) are no hop (RFC 9110 5.6.1).
+            if candidate and not self.is_trusted(candidate):
                 return candidate
         return None
 

@@ -183,6 +183,14 @@ def test_not_ready_without_config(tmp_path: Path) -> None:
     assert call(app, "/" + token.mint(KEY_ID, KEY, URL)).status == 404
 
 
+@pytest.mark.parametrize("host", ["click.example..", "click.example..:8080", "."])
+def test_a_host_with_an_empty_label_names_no_click_domain(tmp_path: Path, host: str) -> None:
+    state = make_state(tmp_path)
+    response = call(app_for(state), "/" + token.mint(KEY_ID, KEY, URL), host=host)
+    assert response.status in (400, 404)
+    assert state.metrics.journaled == 0
+
+
 def test_client_ip_from_trusted_proxy_only(tmp_path: Path) -> None:
     state = make_state(tmp_path, trusted_proxies=["127.0.0.0/8"])
     app = app_for(state)
@@ -210,10 +218,17 @@ def test_client_ip_reads_every_forwarded_for_line_and_refuses_zones(tmp_path: Pa
         [(b"x-forwarded-for", b"10.9.9.9"), (b"x-forwarded-for", b"198.51.100.7, 10.1.2.3")],
         [(b"x-forwarded-for", b"2001:db8::1%eth0")],
         [(b"x-forwarded-for", b"fe80::1%" + b"z" * 3000 + b", 10.1.2.3")],
+        # Empty list elements and an empty last line are no hop (RFC 9110 5.6.1).
+        [(b"x-forwarded-for", b"198.51.100.7"), (b"x-forwarded-for", b"")],
+        [(b"x-forwarded-for", b"198.51.100.7, , 10.1.2.3,")],
     ):
         call(app, path, headers=headers, client=("127.0.0.1", 1))
     ips = [decode_record(r).ip for r in reader_for(state).read_batch(10).records]
-    assert ips == ["198.51.100.7", "198.51.100.7", "198.51.100.7", "127.0.0.1", "127.0.0.1"]
+    assert ips == [
+        *["198.51.100.7"] * 3,
+        *["127.0.0.1"] * 2,
+        *["198.51.100.7"] * 2,
+    ]
 
 
 def test_full_journal_still_redirects_and_counts_the_drop(tmp_path: Path) -> None:
