@@ -15,7 +15,8 @@ The edge decodes by mapping base64url onto standard base64, so it also takes the
 standard alphabet's "+" and "/" for "-" and "_", and "=" padding after the last group
 (which strict base64 decoding allows): the same raw bytes, so one token to the MAC, the
 stats and the kill switch. Refusing those spellings would cost the hot path about 5 % of
-a token check for no change in what is counted or blocked.
+a token check for no change in what is counted or blocked. (A "/" in a token with no
+netloc before it reads as the end of a netloc, so that spelling fails closed: 404.)
 
 The MAC covers the readable netloc, so the host a reader sees is the host the
 link goes to. ``body`` is a msgpack array (see :class:`Body`); with the netloc in
