@@ -47,10 +47,16 @@ def test_refused_clicks_are_set_aside_until_the_cap_then_dropped_and_counted(
     reader, stats = journal_with(tmp_path, 10)
     record_size = len(reader.read_batch(1).records[0]) + 4
     settings = EdgeSettings(rejected_max_bytes=record_size * 6 + 3)
-    shipper = Shipper(settings, reader, stats, grpc.aio.insecure_channel("127.0.0.1:9"))
-    shipper.stub = RefusingStub()  # type: ignore[assignment]
 
-    assert asyncio.run(shipper.ship_once()) == 10
+    async def ship() -> int:  # a grpc.aio channel belongs to a running event loop
+        channel = grpc.aio.insecure_channel("127.0.0.1:9")
+        shipper = Shipper(settings, reader, stats, channel)
+        shipper.stub = RefusingStub()  # type: ignore[assignment]
+        shipped = await shipper.ship_once()
+        await channel.close(None)
+        return shipped
+
+    assert asyncio.run(ship()) == 10
     assert reader.read_batch(10).records == []  # trimmed: not retried forever
     assert len(read_records(tmp_path / FILE)) == 6  # the oldest refusals are kept
     assert (stats.set_aside, stats.set_aside_dropped) == (6, 4)
