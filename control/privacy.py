@@ -7,9 +7,10 @@ import logging
 from typing import Any
 
 from blake3 import blake3
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.expression import ColumnElement
 
 from control.clock import now_ms
 from control.db.models import Click, Erasure, Tenant, WebhookDelivery
@@ -24,22 +25,36 @@ RETENTION_RETRY_SECONDS = 60.0
 RETENTION_JOB = "clickgate.retention"
 
 
+# When recipient_ref began to hash references over 64 characters instead of cutting them
+# (2026-12-02T06:15Z, commit d171ed8): links sent before then carry the cut form.
+LONG_REFS_HASHED_MS = 1_796_192_100_000
+
+
 def delete_recipient_clicks(session: Session, tenant_id: int, recipient: str) -> int:
     """Remove every click of one recipient (by address or by the reference used at send),
     their webhook deliveries (payloads hold the recipient; a replay would send them
     again), and remember the erasure so their clicks made before it and arriving later
     are not stored anew."""
-    # Links minted before long references were hashed carry their first 64 characters.
-    refs = {recipient_ref(tenant_id, recipient), recipient[:200], recipient[:RECIPIENT_REF_MAX]}
-    theirs = select(Click.click_id).where(Click.tenant_id == tenant_id, Click.recipient.in_(refs))
+    refs = {recipient_ref(tenant_id, recipient), recipient[:200]}
+    matches: ColumnElement[bool] = Click.recipient.in_(refs)
+    if len(recipient) > RECIPIENT_REF_MAX and "@" not in recipient:
+        # Links minted before long references were hashed carry their first 64
+        # characters; only those links, since today exactly 64 characters are another
+        # recipient's own reference, whose clicks must stay.
+        matches = or_(
+            matches,
+            and_(
+                Click.recipient == recipient[:RECIPIENT_REF_MAX],
+                Click.sent_at < LONG_REFS_HASHED_MS,
+            ),
+        )
+    theirs = select(Click.click_id).where(Click.tenant_id == tenant_id, matches)
     session.execute(
         delete(WebhookDelivery).where(
             WebhookDelivery.tenant_id == tenant_id, WebhookDelivery.click_id.in_(theirs)
         )
     )
-    result = session.execute(
-        delete(Click).where(Click.tenant_id == tenant_id, Click.recipient.in_(refs))
-    )
+    result = session.execute(delete(Click).where(Click.tenant_id == tenant_id, matches))
     now = now_ms()
     session.add_all(
         Erasure(tenant_id=tenant_id, recipient_hash=erasure_hash(tenant_id, ref), erased_ms=now)
