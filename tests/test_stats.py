@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
 from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -204,7 +206,22 @@ def test_raw_pages_walk_every_click_once_in_order(sessions: sessionmaker[Session
     assert batches == expected
 
 
-@pytest.mark.parametrize("bad", ["", "xyz", "bm90IGpzb24", "WzIsMSwxXQ", "WzEsMV0"])
+def _cursor(*parts: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(parts)).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "xyz",
+        "bm90IGpzb24",
+        "WzIsMSwxXQ",
+        "WzEsMV0",
+        _cursor(1, 2**63, 1),  # beyond what any row holds: refused before the database
+        _cursor(1, 1, -(2**63) - 1),
+    ],
+)
 def test_foreign_cursors_are_refused(bad: str) -> None:
     with pytest.raises(ParamError):
         raw.decode_cursor(bad)

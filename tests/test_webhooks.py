@@ -360,6 +360,11 @@ def test_webhooks_api(ctx: AppContext, receiver: Receiver) -> None:
             {"url": "https://x/", "headers": {"Content-Type": "text/plain"}},
             {"url": "https://x/", "headers": {"x b": "1"}},
             {"url": "https://x/", "headers": {"x-a": "\u20ac"}},
+            {"url": "https://x.example/\u00e9"},  # http.client sends no non-ASCII: never sent
+            {"url": "https://x/", "headers": {"Content-Encoding": "gzip"}},  # ours is plain
+            {"url": "https://x/", "headers": {f"x-{n}": "v" for n in range(33)}},
+            {"url": "https://x/", "headers": {f"x-{n}": "v" * 4000 for n in range(5)}},
+            {"url": "https://x/", "events": ["click", "click"]},
         ):
             response = client.post("/v1/webhooks", json=bad, headers=auth)
             assert response.status_code == 400, (bad, response.text)
@@ -375,6 +380,9 @@ def test_webhooks_api(ctx: AppContext, receiver: Receiver) -> None:
         dispatcher.deliver(job)
         listed = client.get(f"{path}/deliveries", headers=auth).json()["deliveries"]
         assert [(d["status"], d["attempts"]) for d in listed] == [("delivered", 1)]
+        for bad_range in ({"from": "0", "to": 1}, {"from": 0, "to": 2**63}):
+            refused = client.post(f"{path}/replay", json=bad_range, headers=auth)
+            assert refused.status_code == 400, refused.text
         replay = client.post(f"{path}/replay", json={"from": t, "to": t + 1}, headers=auth)
         assert replay.status_code == 202 and replay.json() == {"requeued": 1}
         (job,) = dispatcher.claim()

@@ -53,6 +53,7 @@ from control.api.streams import (
     show_stream,
     update_stream_handler,
 )
+from control.api.strictbody import strict_body
 from control.api.tenant import (
     delete_recipient,
     delete_recipient_by_query,
@@ -160,6 +161,7 @@ def build_app(ctx: AppContext, with_grpc: bool = True) -> Litestar:
             Exception: handle_unexpected,
         },
         lifespan=[lifespan],
+        before_request=strict_body,
         middleware=[body_timeout],
         openapi_config=OpenAPIConfig(
             title="clickgate",

@@ -6,10 +6,10 @@ from typing import Annotated
 
 import msgspec
 from litestar import delete, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 from sqlalchemy import select
 
-from control.api.context import Ctx, TenantId
+from control.api.context import Ctx, RowId, TenantId
 from control.api.errors import ApiError
 from control.db.models import Revocation, SigningKey
 from control.keys import revoke_key, rotate
@@ -57,7 +57,7 @@ def rotate_key(tenant_id: TenantId, ctx: Ctx) -> KeyOut:
 
 
 @post("/v1/keys/{key_id:int}/revoke", sync_to_thread=True, status_code=200, tags=["keys"])
-def revoke_signing_key(key_id: FromPath[int], tenant_id: TenantId, ctx: Ctx) -> KeyOut:
+def revoke_signing_key(key_id: RowId, tenant_id: TenantId, ctx: Ctx) -> KeyOut:
     """Refuse every link signed with a compromised key, everywhere."""
     try:
         with ctx.sessions.begin() as session:
@@ -115,7 +115,7 @@ def list_revocations(tenant_id: TenantId, ctx: Ctx) -> RevocationList:
 
 
 @delete("/v1/revocations/{revocation_id:int}", sync_to_thread=True, tags=["revocations"])
-def remove_revocation(revocation_id: FromPath[int], tenant_id: TenantId, ctx: Ctx) -> None:
+def remove_revocation(revocation_id: RowId, tenant_id: TenantId, ctx: Ctx) -> None:
     """Lift a revocation; links work again once edges have the new config."""
     try:
         with ctx.sessions.begin() as session:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import delete, get, patch, post
 from litestar.params import FromPath, JSONBody
 from sqlalchemy import select
 
-from control.api.context import AppContext, Ctx, TenantId
+from control.api.context import AppContext, Ctx, RowId, TenantId
 from control.api.errors import ApiError
 from control.db.models import WebhookDelivery, WebhookEndpoint
 from control.webhooks import endpoints as service
@@ -68,9 +68,12 @@ class DeliveryList(msgspec.Struct):
     deliveries: list[DeliveryOut]
 
 
+Millis = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+
+
 class ReplayIn(msgspec.Struct, forbid_unknown_fields=True, rename={"from_ms": "from"}):
-    from_ms: int  # click time, ms since the epoch, inclusive
-    to: int  # exclusive
+    from_ms: Millis  # click time, ms since the epoch, inclusive
+    to: Millis  # exclusive
 
 
 class ReplayOut(msgspec.Struct):
@@ -147,14 +150,14 @@ def _show(ctx: AppContext, tenant_id: int, webhook_id: int) -> EndpointOut:
 # Async on purpose: with sync_to_thread PATCH/DELETE on the same path, Litestar 2 hands
 # this handler's un-awaited coroutine to the serializer (see control.api.domains).
 @get("/v1/webhooks/{webhook_id:int}", tags=["webhooks"])
-async def show_webhook(webhook_id: FromPath[int], tenant_id: TenantId, ctx: Ctx) -> EndpointOut:
+async def show_webhook(webhook_id: RowId, tenant_id: TenantId, ctx: Ctx) -> EndpointOut:
     """One endpoint; disabled_reason says why deliveries stopped."""
     return await asyncio.to_thread(_show, ctx, tenant_id, webhook_id)
 
 
 @patch("/v1/webhooks/{webhook_id:int}", sync_to_thread=True, tags=["webhooks"])
 def update_webhook(
-    webhook_id: FromPath[int], data: JSONBody[EndpointPatch], tenant_id: TenantId, ctx: Ctx
+    webhook_id: RowId, data: JSONBody[EndpointPatch], tenant_id: TenantId, ctx: Ctx
 ) -> EndpointOut:
     """Enable (clearing disabled_reason) or disable an endpoint."""
     try:
@@ -167,7 +170,7 @@ def update_webhook(
 
 
 @delete("/v1/webhooks/{webhook_id:int}", sync_to_thread=True, tags=["webhooks"])
-def delete_webhook(webhook_id: FromPath[int], tenant_id: TenantId, ctx: Ctx) -> None:
+def delete_webhook(webhook_id: RowId, tenant_id: TenantId, ctx: Ctx) -> None:
     try:
         with ctx.sessions.begin() as session:
             service.delete_endpoint(session, service.find_endpoint(session, tenant_id, webhook_id))
@@ -179,7 +182,7 @@ def delete_webhook(webhook_id: FromPath[int], tenant_id: TenantId, ctx: Ctx) -> 
     "/v1/webhooks/{webhook_id:int}/rotate", sync_to_thread=True, status_code=200, tags=["webhooks"]
 )
 def rotate_webhook_secret(
-    webhook_id: FromPath[int], tenant_id: TenantId, ctx: Ctx, data: JSONBody[RotateIn | None] = None
+    webhook_id: RowId, tenant_id: TenantId, ctx: Ctx, data: JSONBody[RotateIn | None] = None
 ) -> EndpointOut:
     """A new signing secret (shown this once); until expire_after_seconds have passed,
     every request carries signatures with both the new and the old secret."""
@@ -195,7 +198,7 @@ def rotate_webhook_secret(
 
 
 @get("/v1/webhooks/{webhook_id:int}/deliveries", sync_to_thread=True, tags=["webhooks"])
-def list_deliveries(webhook_id: FromPath[int], tenant_id: TenantId, ctx: Ctx) -> DeliveryList:
+def list_deliveries(webhook_id: RowId, tenant_id: TenantId, ctx: Ctx) -> DeliveryList:
     """The endpoint's latest deliveries (up to 100) with every attempt's outcome."""
     try:
         with ctx.sessions() as session:
@@ -215,7 +218,7 @@ def list_deliveries(webhook_id: FromPath[int], tenant_id: TenantId, ctx: Ctx) ->
     "/v1/webhooks/{webhook_id:int}/replay", sync_to_thread=True, status_code=202, tags=["webhooks"]
 )
 def replay_webhook(
-    webhook_id: FromPath[int], data: JSONBody[ReplayIn], tenant_id: TenantId, ctx: Ctx
+    webhook_id: RowId, data: JSONBody[ReplayIn], tenant_id: TenantId, ctx: Ctx
 ) -> ReplayOut:
     """Send the events of a click-time range again, with their original webhook-ids."""
     if data.to <= data.from_ms:

@@ -7,7 +7,7 @@ import binascii
 import csv
 import io
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from sqlalchemy import select, tuple_
@@ -19,7 +19,9 @@ from control.stats.params import ParamError
 
 EXPORT_BATCH = 1000
 cursor_encoder = msgspec.json.Encoder()
-cursor_decoder = msgspec.json.Decoder(tuple[int, int, int])
+# Positions within 64 bits: anything else names no row, and the database would refuse it.
+_Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+cursor_decoder = msgspec.json.Decoder(tuple[int, _Int64, _Int64])
 CURSOR_VERSION = 1
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # cells a spreadsheet would evaluate
 

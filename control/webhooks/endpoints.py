@@ -73,6 +73,11 @@ _OUR_HEADERS = frozenset({"content-type", "content-length", "host", "user-agent"
 _HOP_BY_HOP = frozenset(
     {"transfer-encoding", "connection", "keep-alive", "te", "trailer", "upgrade", "expect"}
 )
+# Headers describing the body: ours is plain JSON, and a "Content-Encoding: gzip" of an
+# endpoint's would make the receiver try to unpack it.
+_BODY_HEADERS = frozenset({"content-encoding", "content-range", "content-location", "digest"})
+MAX_HEADERS = 32
+MAX_HEADER_BYTES = 16384  # names and values together: receivers refuse much more
 _CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}")  # RFC 9110 token
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]{0,4096}")  # what http.client can send
@@ -82,6 +87,8 @@ def validate(url: str, events: list[str], mode: str, headers: dict[str, str]) ->
     """Raise ValueError naming what is wrong with an endpoint's settings."""
     if _CONTROL_OR_SPACE.search(url):  # NUL, newlines, ...: no receiver's URL has them
         raise ValueError("url must not contain spaces or control characters")
+    if not url.isascii():  # http.client sends ASCII request lines only: every send would fail
+        raise ValueError("url must be ASCII: percent-encode the path, punycode the host")
     parts = urlsplit(url)
     try:
         port = parts.port  # reading it checks it (a ValueError past 65535)
@@ -96,12 +103,18 @@ def validate(url: str, events: list[str], mode: str, headers: dict[str, str]) ->
         raise ValueError("url must be an absolute http(s) URL")
     if not events or any(e not in EVENTS for e in events):
         raise ValueError(f"events must be a non-empty list of {', '.join(EVENTS)}")
+    if len(set(events)) != len(events):
+        raise ValueError("events must not name an event twice")
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
+    if len(headers) > MAX_HEADERS:
+        raise ValueError(f"headers: at most {MAX_HEADERS}")
+    if sum(len(k) + len(v) for k, v in headers.items()) > MAX_HEADER_BYTES:
+        raise ValueError(f"headers: at most {MAX_HEADER_BYTES} characters in all")
     seen: set[str] = set()
     for name, value in headers.items():
         lowered = name.lower()
-        if lowered.startswith("webhook-") or lowered in _OUR_HEADERS:
+        if lowered.startswith("webhook-") or lowered in _OUR_HEADERS or lowered in _BODY_HEADERS:
             raise ValueError(f"header {name!r} is set by clickgate")
         if lowered in _HOP_BY_HOP or lowered.startswith("proxy-"):
             raise ValueError(f"header {name!r} is about the connection, not the event")

@@ -1,0 +1,63 @@
+"""JSON request bodies held to their types strictly: "false" is no bool, "5" no number.
+
+Litestar converts a decoded body to the handler's type with msgspec's ``strict=False``,
+which read ``{"truncate_ips": "false"}``, ``"0"`` or ``0`` as false (switching off a
+privacy setting) and ``{"retention_days": "5"}`` as 5. This hook runs before it and
+decodes the raw body strictly with the same type, so such a body is a 400 naming the
+field; Litestar's own decoding then runs on a body known to fit.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+from litestar import Request
+from litestar.handlers import HTTPRouteHandler
+
+from control.api.errors import ApiError
+
+_NO_BODY = object()
+_body_types: dict[int, Any] = {}  # by id(handler); handlers live as long as the app
+_LOCATION = re.compile(r"(?s)(.*) - at `\$\.?(.*)`")
+
+
+def _body_type(handler: HTTPRouteHandler) -> Any:
+    found = _body_types.get(id(handler))
+    if found is None:
+        field = handler.parsed_fn_signature.parameters.get("data")
+        found = _body_types[id(handler)] = _NO_BODY if field is None else field.annotation
+    return found
+
+
+async def strict_body(request: Request[Any, Any, Any]) -> None:
+    """Before each handler: refuse a body that fits its type only when converted."""
+    handler = request.route_handler
+    if not isinstance(handler, HTTPRouteHandler):
+        return
+    body_type = _body_type(handler)
+    if body_type is _NO_BODY:
+        return
+    raw = await request.body()
+    if not raw.strip():
+        return  # a missing body: Litestar names it
+    try:
+        msgspec.json.decode(raw, type=body_type, strict=True)
+    except msgspec.ValidationError as exc:
+        try:
+            msgspec.json.decode(raw, type=body_type, strict=False)
+        except msgspec.DecodeError:  # (ValidationError is one)
+            return  # wrong either way: Litestar's answer names it as for any bad body
+        raise ApiError(400, "bad_request", located(str(exc))) from None
+    except msgspec.DecodeError:
+        return  # not JSON at all: Litestar's answer says so
+
+
+def located(message: str) -> str:
+    """msgspec's "Expected `bool`, got `str` - at `$.enabled`" as "enabled: Expected ..."."""
+    match = _LOCATION.fullmatch(message)
+    if match is None:
+        return message
+    text, where = match.groups()
+    return f"{where}: {text}" if where else text
