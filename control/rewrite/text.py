@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Final
 
 from control.rewrite.model import LOCATION_TEXT
@@ -10,18 +11,26 @@ from control.rewrite.session import LinkSession
 from control.rewrite.splice import Edit, apply_edits
 
 # Characters that end a URL in prose: whitespace (so no URL spans a line break), angle
-# brackets, straight double quotes, typographic quotes (a "\u2019s" after a link must not be
-# percent-encoded into it), the ellipsis, and CJK/full-width punctuation.
-_URL_CHAR: Final = '[^\\s<>"\u2018\u2019\u201c\u201d\u00ab\u00bb\u2026\u3000-\u303f\uff00-\uffef]'
+# brackets, straight double quotes, backticks (markdown code; never in a URL), typographic
+# quotes (a "\u2019s" after a link must not be percent-encoded into it), guillemets, the
+# ellipsis, and CJK/full-width punctuation.
+_URL_CHAR: Final = (
+    '[^\\s<>"`\u2018\u2019\u201c\u201d\u00ab\u00bb\u2039\u203a\u2026\u3000-\u303f\uff00-\uffef]'
+)
 # Not glued to a longer word: "xhttps://" and "foo.www.bar" are not links.
 _SCHEME_URL: Final = rf"(?<![A-Za-z0-9+.\-])[Hh][Tt][Tt][Pp][Ss]?://{_URL_CHAR}++"
 _WWW_URL: Final = rf"(?<![\w.@/\-])[Ww][Ww][Ww]\.{_URL_CHAR}++"
 _URLS = re.compile(_SCHEME_URL)
 _URLS_WITH_WWW = re.compile(f"{_SCHEME_URL}|{_WWW_URL}")
 
-# Trailing characters that belong to the sentence, not the link.
-_TRAILING_PUNCTUATION: Final = ".,;:!?'"
+# Trailing characters that belong to the sentence, not the link; "*", "_" and "~" are
+# markdown emphasis around it (GitHub's autolinks leave them out too). A trailing "'"
+# closes the link only when the link holds no "'" of its own to pair it with.
+_TRAILING_PUNCTUATION: Final = ".,;:!?*_~"
 _CLOSERS: Final = {")": "(", "]": "[", "}": "{"}
+# A markdown link whose text is itself a URL, "[https://a](https://b)": the first URL
+# ends at its "](" unless it opened a "[" of its own.
+_MARKDOWN_LINK_END: Final = "]("
 
 
 def rewrite_text(text: str, session: LinkSession, *, enabled: bool, prefix_www: bool) -> str:
@@ -39,14 +48,25 @@ def find_urls(text: str, *, prefix_www: bool) -> list[tuple[int, int]]:
     """Spans of the URLs in text, trailing punctuation and unbalanced closers excluded."""
     pattern = _URLS_WITH_WWW if prefix_www else _URLS
     spans: list[tuple[int, int]] = []
-    for match in pattern.finditer(text):
+    pos = 0
+    while (match := pattern.search(text, pos)) is not None:
         start = match.start()
-        url = _trim(match.group())
+        url = _trim(_before_markdown_link_end(match.group()))
         # A bare "https://" or "www." (say, before a line break) is not a link.
         prefix = 4 if url[0] in "Ww" else url.index("://") + 3
         if len(url) > prefix:
             spans.append((start, start + len(url)))
+        # Go on from where this link ended, not where the match did: what was cut off
+        # (the "(https://b)" of a markdown link) may hold the next link.
+        pos = max(start + len(url), start + 1)
     return spans
+
+
+def _before_markdown_link_end(url: str) -> str:
+    cut = url.find(_MARKDOWN_LINK_END)
+    if cut > 0 and url.count("[", 0, cut) < url.count("]", 0, cut + 1):
+        return url[:cut]
+    return url
 
 
 def _trim(url: str) -> str:
@@ -57,13 +77,21 @@ def _trim(url: str) -> str:
     unbalanced = {
         closer: url.count(closer) - url.count(opener) for closer, opener in _CLOSERS.items()
     }
+    quotes = url.count("'")
     while end:
         last = url[end - 1]
         if last in _TRAILING_PUNCTUATION:
+            if last == "*" and url[end - 2 : end] == "|*":
+                break  # the end of a "*|MERGE|*" placeholder, not emphasis
             end -= 1
         elif last in _CLOSERS and unbalanced[last] > 0:
             unbalanced[last] -= 1
             end -= 1
+        elif last == "'" and quotes % 2:  # "'https://e.com/'" but not "?q='x'"
+            quotes -= 1
+            end -= 1
+        elif not last.isascii() and unicodedata.category(last).startswith("P"):
+            end -= 1  # "\u2013", "\u060c", "\u0964", ...: punctuation of the sentence
         else:
             break
     return url[:end]

@@ -52,6 +52,23 @@ def urls_in(text: str, prefix_www: bool = False) -> list[str]:
         ("https://e.com/a\r\nhttps://e.com/b", ["https://e.com/a", "https://e.com/b"]),
         ("https://e.com/a\thttps://e.com/b", ["https://e.com/a", "https://e.com/b"]),
         ("url=https://e.com/a&b=1", ["https://e.com/a&b=1"]),
+        # A markdown link whose text is a URL: two links, brackets left alone.
+        ("[https://e.com/a](https://e.com/b)", ["https://e.com/a", "https://e.com/b"]),
+        ("https://e.com/?f[a](b)", ["https://e.com/?f[a](b)"]),  # its own "[": one URL
+        # A "'" the link opened is its own; one it did not open closes the sentence.
+        ("https://e.com/?q='x'", ["https://e.com/?q='x'"]),
+        ("'see https://e.com/?q='x''", ["https://e.com/?q='x'"]),
+        ("https://e.com/it's-here", ["https://e.com/it's-here"]),
+        # Markdown emphasis and code around a link.
+        ("**https://e.com/a** and _https://e.com/b_", ["https://e.com/a", "https://e.com/b"]),
+        ("~https://e.com/a~ or `https://e.com/b`", ["https://e.com/a", "https://e.com/b"]),
+        ("https://e.com/a_b_c", ["https://e.com/a_b_c"]),
+        # Punctuation of other scripts after a link belongs to the sentence.
+        (
+            "https://e.com/a\u203a https://e.com/b\u2013 https://e.com/c\u060c https://e.com/d\u0964",
+            ["https://e.com/a", "https://e.com/b", "https://e.com/c", "https://e.com/d"],
+        ),
+        ("https://e.com/caf\u00e9", ["https://e.com/caf\u00e9"]),  # a letter stays
     ],
 )
 def test_url_boundaries(text: str, urls: list[str]) -> None:
