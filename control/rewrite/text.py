@@ -28,9 +28,6 @@ _URLS_WITH_WWW = re.compile(f"{_SCHEME_URL}|{_WWW_URL}")
 # closes the link only when the link holds no "'" of its own to pair it with.
 _TRAILING_PUNCTUATION: Final = ".,;:!?*_~"
 _CLOSERS: Final = {")": "(", "]": "[", "}": "{"}
-# A markdown link whose text is itself a URL, "[https://a](https://b)": the first URL
-# ends at its "](" unless it opened a "[" of its own.
-_MARKDOWN_LINK_END: Final = "]("
 
 
 def rewrite_text(text: str, session: LinkSession, *, enabled: bool, prefix_www: bool) -> str:
@@ -48,25 +45,14 @@ def find_urls(text: str, *, prefix_www: bool) -> list[tuple[int, int]]:
     """Spans of the URLs in text, trailing punctuation and unbalanced closers excluded."""
     pattern = _URLS_WITH_WWW if prefix_www else _URLS
     spans: list[tuple[int, int]] = []
-    pos = 0
-    while (match := pattern.search(text, pos)) is not None:
+    for match in pattern.finditer(text):
         start = match.start()
-        url = _trim(_before_markdown_link_end(match.group()))
+        url = _trim(match.group())
         # A bare "https://" or "www." (say, before a line break) is not a link.
         prefix = 4 if url[0] in "Ww" else url.index("://") + 3
         if len(url) > prefix:
             spans.append((start, start + len(url)))
-        # Go on from where this link ended, not where the match did: what was cut off
-        # (the "(https://b)" of a markdown link) may hold the next link.
-        pos = max(start + len(url), start + 1)
     return spans
-
-
-def _before_markdown_link_end(url: str) -> str:
-    cut = url.find(_MARKDOWN_LINK_END)
-    if cut > 0 and url.count("[", 0, cut) < url.count("]", 0, cut + 1):
-        return url[:cut]
-    return url
 
 
 def _trim(url: str) -> str:
