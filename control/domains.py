@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 
+import idna
 from clickgate.v1 import config_pb2
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -39,6 +40,47 @@ def normalize(name: str) -> str:
     return host
 
 
+def customer_hostname(name: str, cname_target: str = "") -> str:
+    """A customer's click domain as edges will see it in the Host header, or ValueError.
+
+    Stricter than platform names: ACME can only certify a real DNS name, so no IP
+    address, no single label, no all-numeric top-level label (RFC 3696 section 2; it
+    also catches IPv4), no invalid punycode. Unicode names are converted to their
+    ASCII form (`bücher.example` to `xn--bcher-kva.example`), which is what browsers
+    send. The CNAME target, and names under it, are ours and cannot be claimed.
+    """
+    labels = name.strip().rstrip(".").split(".")
+    ascii_labels = []
+    for label in labels:
+        # Only non-ASCII and xn-- labels go through IDNA: its stricter rules would also
+        # refuse ASCII names that DNS allows, such as a hyphen in the third position.
+        if not label.isascii() or label[:4].lower() == "xn--":
+            try:
+                label = idna.encode(label, uts46=True).decode("ascii")
+            except idna.IDNAError as exc:
+                raise ValueError(
+                    f"not a valid internationalised host name {name!r}: {exc}"
+                ) from None
+        ascii_labels.append(label)
+    host = normalize(".".join(ascii_labels))
+    if host.count(".") < 1:
+        raise ValueError(f"{host!r} is not a fully qualified domain name")
+    if host.rsplit(".", 1)[1].isdigit():
+        raise ValueError(f"{host!r} is an IP address or has an all-numeric top-level label")
+    target = cname_target.strip().rstrip(".").lower()
+    if target and (host == target or host.endswith("." + target)):
+        raise ValueError(f"{host!r} is clickgate's own CNAME target, not a customer domain")
+    return host
+
+
+def _stored_name(name: str) -> str:
+    """The form a name is stored in, for lookups: a Unicode name finds its ASCII form."""
+    try:
+        return customer_hostname(name)
+    except ValueError:  # a platform name ("localhost") or one that was never stored
+        return name.strip().rstrip(".").lower()
+
+
 def add_domain(session: Session, tenant_id: int, name: str, default: bool = False) -> Domain:
     host = normalize(name)
     existing = session.scalar(select(Domain).where(Domain.name == host))
@@ -58,7 +100,7 @@ def domain_for(session: Session, tenant_id: int, name: str | None) -> Domain:
     """The tenant's named domain, or its default one when name is None."""
     query = select(Domain).where(Domain.tenant_id == tenant_id)
     if name is not None:
-        query = query.where(Domain.name == name.strip().rstrip(".").lower())
+        query = query.where(Domain.name == _stored_name(name))
     else:
         query = query.order_by(Domain.is_default.desc(), Domain.id)
     domain = session.scalar(query.limit(1))
@@ -79,12 +121,14 @@ def served(domain: Domain) -> Domain:
 
 
 def register_domain(
-    session: Session, tenant_id: int, name: str, https_only: bool = False
+    session: Session,
+    tenant_id: int,
+    name: str,
+    https_only: bool = False,
+    cname_target: str = "",
 ) -> Domain:
     """A customer's domain, pending until its CNAME is seen; one tenant per domain."""
-    host = normalize(name)
-    if host.count(".") < 1:
-        raise ValueError(f"{host!r} is not a fully qualified domain name")
+    host = customer_hostname(name, cname_target)
     existing = session.scalar(select(Domain).where(Domain.name == host))
     if existing is not None:
         if not _claim_released(existing, tenant_id):
@@ -132,7 +176,7 @@ def ownership_proof(domain: Domain) -> tuple[str, str] | None:
 
 
 def tenant_domain(session: Session, tenant_id: int, name: str) -> Domain:
-    host = name.strip().rstrip(".").lower()
+    host = _stored_name(name)
     query = select(Domain).where(Domain.tenant_id == tenant_id, Domain.name == host)
     domain = session.scalar(query)
     if domain is None:
@@ -149,7 +193,7 @@ def release_domain(session: Session, name: str) -> tuple[str, int]:
     """The operator's removal, whichever tenant holds the name (a new owner's support
     request); returns the name and that tenant's id. Links on it stop working at the
     next revision."""
-    host = name.strip().rstrip(".").lower()
+    host = _stored_name(name)
     domain = session.scalar(select(Domain).where(Domain.name == host))
     if domain is None:
         raise NotFound(f"no click domain {host!r}")

@@ -200,12 +200,41 @@ def test_https_only_and_removal(api: tuple[Client, dict[str, dict[str, str]]]) -
     assert client.get("/v1/domains/y.brand.test", headers=h["acme"]).status_code == 404
 
 
-@pytest.mark.parametrize("name", ["not a host", "localhost", "", "a..b", "x" * 300])
+BAD_NAMES = ["not a host", "localhost", "", "a..b", "x" * 300, "a_b.brand.test"]
+# No certificate authority certifies these, so they could never serve HTTPS; the CNAME
+# target is clickgate's own name.
+NOT_CERTIFIABLE = ["192.0.2.1", "2001:db8::1", "[2001:db8::1]", "click.brand.123"]
+NOT_CERTIFIABLE += [
+    "xn--abc.brand.test",
+    "xn--a.test",
+    TARGET,
+    f"go.{TARGET}",
+    "EDGE.clickgate.test.",
+]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES + NOT_CERTIFIABLE)
 def test_bad_names_are_400(api: tuple[Client, dict[str, dict[str, str]]], name: str) -> None:
     client, h = api
     response = client.post("/v1/domains", json={"name": name}, headers=h["acme"])
     assert response.status_code == 400, response.text
     assert response.json()["error"]["code"] == "bad_request"
+    assert client.get("/v1/domains", headers=h["acme"]).json()["domains"] == []
+
+
+def test_a_unicode_name_is_stored_as_browsers_send_it(
+    api: tuple[Client, dict[str, dict[str, str]]],
+) -> None:
+    client, h = api
+    created = client.post("/v1/domains", json={"name": "Klick.Bücher.test"}, headers=h["acme"])
+    assert created.status_code == 201, created.text
+    assert created.json()["name"] == "klick.xn--bcher-kva.test"
+    assert created.json()["dns_record"]["name"] == "klick.xn--bcher-kva.test"
+    # Either spelling finds it; ASCII names DNS allows but IDNA would not stay allowed.
+    assert client.get("/v1/domains/klick.bücher.test", headers=h["acme"]).status_code == 200
+    assert client.get("/v1/domains/klick.xn--bcher-kva.test", headers=h["acme"]).is_success
+    hyphens = client.post("/v1/domains", json={"name": "ab--cd.brand.test"}, headers=h["acme"])
+    assert hyphens.status_code == 201, hyphens.text
 
 
 def test_custom_domains_off_without_a_cname_target(tmp_path: Path) -> None:

@@ -128,7 +128,9 @@ def create_domain(data: JSONBody[DomainIn], tenant_id: TenantId, ctx: Ctx) -> Do
         raise ApiError(409, "not_configured", "custom click domains are not enabled here")
     try:
         with ctx.sessions.begin() as session:
-            domain = register_domain(session, tenant_id, data.name, data.https_only)
+            domain = register_domain(
+                session, tenant_id, data.name, data.https_only, ctx.settings.cname_target
+            )
             return domain_out(domain, None, ctx.settings.cname_target)
     except Conflict as exc:
         raise ApiError(409, "conflict", str(exc)) from None
