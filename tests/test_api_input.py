@@ -232,3 +232,43 @@ def test_a_body_that_stops_arriving_is_a_408(
     assert sent[0]["status"] == 408
     assert b"request_timeout" in sent[1]["body"]
     assert took < 5
+
+
+@pytest.mark.parametrize(
+    ("path", "named"),
+    [
+        ("/v1/domains/%FF", "path"),
+        ("/v1/streams/caf%E9", "path"),
+        ("/v1/messages/%C3/clicks", "path"),
+        ("/v1/stats/clicks?tag=%FF", "query"),
+        ("/v1/clicks?message_id=caf%E9", "query"),
+    ],
+)
+def test_a_target_that_is_not_utf8_is_a_400(
+    api: tuple[Client, dict[str, str]], path: str, named: str
+) -> None:
+    """Not read as U+FFFD, which would look up (or match) another, replaced, string."""
+    client, auth = api
+    response = client.get(path, headers=auth)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["message"] == f"{named}: not UTF-8 once percent-decoded"
+    # Percent-encoded UTF-8 is of course fine.
+    assert client.get("/v1/messages/caf%C3%A9/clicks", headers=auth).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data"]
+)
+def test_a_body_that_says_it_is_not_json_is_a_415(
+    api: tuple[Client, dict[str, str]], content_type: str
+) -> None:
+    client, auth = api
+    body = b'{"url": "https://example.com/x"}'
+    refused = client.post("/v1/links", content=body, headers={**auth, "Content-Type": content_type})
+    assert refused.status_code == 415, refused.text
+    assert refused.json()["error"]["code"] == "unsupported_media_type"
+    assert content_type in refused.json()["error"]["message"]
+    # JSON with a charset, a +json type, or no Content-Type at all is read as JSON.
+    for headers in ({"Content-Type": "application/json; charset=utf-8"}, {}):
+        response = client.post("/v1/links", content=body, headers={**auth, **headers})
+        assert response.status_code == 201, response.text

@@ -260,22 +260,34 @@ def test_ranges(start: str | None, stop: str | None, tz: str, expected: tuple[in
 
 
 @pytest.mark.parametrize(
-    ("start", "stop", "tz"),
+    ("start", "stop", "tz", "named"),
     [
-        ("2026-13-01", None, "UTC"),
-        ("yesterday", None, "UTC"),
-        ("2026-03-29T00:00:00", None, "UTC"),
-        ("2026-03-30", "2026-03-29", "UTC"),
-        ("1900-01-01", None, "UTC"),
-        (None, "9999-12-31", "UTC"),
-        (None, None, "Mars/Olympus"),
-        (None, None, "../etc/passwd"),
-        (None, None, ""),
+        ("2026-13-01", None, "UTC", "from"),
+        ("yesterday", None, "UTC", "from"),
+        ("2026-03-29T00:00:00", None, "UTC", "from"),
+        ("2026-03-30", "2026-03-29", "UTC", "from"),
+        ("1900-01-01", None, "UTC", "from"),
+        (None, "9999-12-31", "UTC", "to"),
+        (None, "1969-12-31", "UTC", "to"),  # the `from` left out is not the one to blame
+        (None, "1969-12-31T23:00:00Z", "UTC", "to"),
+        (None, None, "Mars/Olympus", "tz"),
+        (None, None, "../etc/passwd", "tz"),
+        (None, None, "", "tz"),
     ],
 )
-def test_bad_ranges_name_the_parameter(start: str | None, stop: str | None, tz: str) -> None:
-    with pytest.raises(ParamError):
+def test_bad_ranges_name_the_parameter(
+    start: str | None, stop: str | None, tz: str, named: str
+) -> None:
+    with pytest.raises(ParamError) as caught:
         parse_range(start, stop, parse_tz(tz or "x/"), 1_000_000_000_000)
+    assert caught.value.name == named
+
+
+def test_a_range_ending_early_in_1970_starts_at_1970() -> None:
+    assert parse_range(None, "1970-01-02", parse_tz("UTC"), 1_000_000_000_000) == (
+        0,
+        2 * 86_400_000,
+    )
 
 
 def test_odd_historic_offsets_bucket_each_click(sessions: sessionmaker[Session]) -> None:

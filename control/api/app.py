@@ -60,6 +60,7 @@ from control.api.tenant import (
     get_tenant,
     update_tenant,
 )
+from control.api.utf8target import utf8_target
 from control.api.webhooks import HANDLERS as WEBHOOK_HANDLERS
 from control.db.engine import make_engine, make_sessionmaker
 from control.enrich import SEED_SCANNER_CIDRS, Enricher
@@ -162,7 +163,7 @@ def build_app(ctx: AppContext, with_grpc: bool = True) -> Litestar:
         },
         lifespan=[lifespan],
         before_request=strict_body,
-        middleware=[body_timeout],
+        middleware=[utf8_target, body_timeout],
         openapi_config=OpenAPIConfig(
             title="clickgate",
             version="0.1.0",

@@ -1,5 +1,7 @@
 """JSON request bodies held to their types strictly: "false" is no bool, "5" no number.
 
+A body sent with a Content-Type other than JSON is a 415 before it is parsed.
+
 Litestar converts a decoded body to the handler's type with msgspec's ``strict=False``,
 which read ``{"truncate_ips": "false"}``, ``"0"`` or ``0`` as false (switching off a
 privacy setting) and ``{"retention_days": "5"}`` as 5. This hook runs before it and
@@ -42,6 +44,13 @@ async def strict_body(request: Request[Any, Any, Any]) -> None:
     raw = await request.body()
     if not raw.strip():
         return  # a missing body: Litestar names it
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    # No Content-Type at all is let through, as JSON: only a type that says otherwise
+    # (a form, as `curl -d` sends) is refused, rather than parsed and called bad JSON.
+    if media_type and media_type != "application/json" and not media_type.endswith("+json"):
+        raise ApiError(
+            415, "unsupported_media_type", f"Content-Type {media_type!r}: send application/json"
+        )
     try:
         msgspec.json.decode(raw, type=body_type, strict=True)
     except msgspec.ValidationError as exc:

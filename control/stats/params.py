@@ -66,14 +66,16 @@ def parse_range(start: str | None, stop: str | None, tz: ZoneInfo, now_ms: int) 
     to_value = (
         parse_instant("to", stop, tz, end=True) if stop else now_ms // HOUR_MS * HOUR_MS + HOUR_MS
     )
+    if to_value <= 0:
+        raise ParamError("to", "must be after 1970-01-01T00:00Z")
     if start:
         from_value = parse_instant("from", start, tz, end=False)
-    else:
-        from_value = to_value - DEFAULT_DAYS * DAY_MS
+        if from_value < 0:
+            raise ParamError("from", "must not be before 1970")
+    else:  # the default range is cut at 1970 rather than blamed on a `from` not given
+        from_value = max(0, to_value - DEFAULT_DAYS * DAY_MS)
     if from_value >= to_value:
         raise ParamError("from", "must be before to")
-    if from_value < 0:
-        raise ParamError("from", "must not be before 1970")
     if to_value > LATEST_MS:  # local days and hours past it cannot be counted in Python
         raise ParamError("to", "must be before 9999-01-01")
     return from_value, to_value

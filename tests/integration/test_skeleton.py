@@ -35,6 +35,10 @@ def test_link_clicked_end_to_end(cluster: Cluster) -> None:
     assert click["ip"] == "127.0.0.0"  # truncated to /24 before it is stored
     assert click["tags"] == ["welcome"]
     assert len(click["click_id"]) == 32
+    # Through the real server (Granian) too, a target that is not UTF-8 is a 400.
+    for target in ("/v1/messages/msg%FF/clicks", "/v1/clicks?message_id=msg%FF"):
+        refused = cluster.api("GET", target)
+        assert refused.status_code == 400 and "not UTF-8" in refused.text, target
 
 
 def test_foreign_and_unknown_requests_never_redirect(cluster: Cluster) -> None:
