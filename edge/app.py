@@ -97,8 +97,9 @@ def build_app(state: EdgeState) -> ASGIApp:
         if len(path) > max_path or config is None:
             return await not_found(path, method, send, raw_headers)
         # One C-level pass over the headers beats a Python loop of comparisons; a
-        # repeated header keeps its last value, which is all we need here.
+        # repeated header keeps its last value (the User-Agent excepted, below).
         headers = dict(raw_headers)
+        repeated = len(headers) != len(raw_headers)  # some header sent twice: rare
         host = headers.get(b"host", b"")
         colon = host.find(b":")
         name = host[:colon].lower() if colon > 0 else host.lower()
@@ -111,10 +112,7 @@ def build_app(state: EdgeState) -> ASGIApp:
             # wants a 400 unless the field is one valid host[:port]. The full check
             # runs only then (a name found in host_keys is valid as it is).
             or (
-                (
-                    len(headers) != len(raw_headers)
-                    or (colon > 0 and not host[colon + 1 :].isdigit())
-                )
+                (repeated or (colon > 0 and not host[colon + 1 :].isdigit()))
                 and single_host(raw_headers) is None
             )
             or (opened := open_path(path[1:], found[1])) is None
@@ -140,7 +138,11 @@ def build_app(state: EdgeState) -> ASGIApp:
                     client_ip.resolve(peer, forwarded, scope["headers"])
                     if forwarded is not None
                     else peer,
-                    headers.get(b"user-agent", b""),
+                    # Two User-Agent lines are all recorded: a scanner's own name
+                    # in the first must not hide behind a browser's in the last.
+                    all_values(raw_headers, b"user-agent")
+                    if repeated
+                    else headers.get(b"user-agent", b""),
                     headers.get(b"referer", b""),
                     headers.get(b"accept-language", b""),
                     headers.get(b"sec-purpose")
@@ -189,6 +191,11 @@ def acme_answer(key_authorization: bytes, method: str) -> list[dict[str, Any]]:
 _HOST_FIELD = re.compile(
     rb"(?:\[[0-9A-Za-z:.\-_~!$&'()*+,;=%]+\]|[0-9A-Za-z.\-_~!$&'()*+,;=%]+)(?::[0-9]*)?"
 )
+
+
+def all_values(raw_headers: Headers, name: bytes) -> bytes:
+    """Every value of a repeated header, joined as RFC 9110 5.3 combines field lines."""
+    return b", ".join([value for field, value in raw_headers if field == name])
 
 
 def single_host(raw_headers: Headers) -> bytes | None:

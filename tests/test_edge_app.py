@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from control.enrich.botagents import all_patterns, compile_matcher
 from edge import token
 from edge.clientip import ClientIP
 from edge.config import TenantRevocations
@@ -326,3 +327,19 @@ def test_every_spelling_of_a_revoked_ipv6_address_is_blocked(url: str) -> None:
     opened = token.open_token(token.mint(KEY_ID, KEY, url), {KEY_ID: KEY})
     assert opened is not None
     assert revocations.blocks(opened)
+
+
+def test_a_repeated_user_agent_is_recorded_whole(tmp_path: Path) -> None:
+    """A scanner's name in the first User-Agent line still reaches bot detection."""
+    state = make_state(tmp_path)
+    app = app_for(state)
+    path = "/" + token.mint(KEY_ID, KEY, URL, message_id="m1")
+    browser = b"Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0 Safari/537.36"
+    headers = [(b"user-agent", b"Barracuda Sentinel (EE)"), (b"user-agent", browser)]
+    assert call(app, path, headers=headers).status == 302
+    assert call(app, path, headers=[(b"user-agent", browser)]).status == 302
+    first, second = (decode_record(r) for r in reader_for(state).read_batch(10).records)
+    assert first.user_agent == b"Barracuda Sentinel (EE), " + browser
+    assert second.user_agent == browser
+    is_bot = compile_matcher(all_patterns())
+    assert is_bot(first.user_agent.decode()) and not is_bot(second.user_agent.decode())
