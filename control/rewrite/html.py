@@ -33,9 +33,13 @@ _A_CONTENT_END = re.compile(rf"</?[Aa](?=[{WS}/>])")
 # A tag here holds no "<": otherwise "<<a href=...>" would read as one tag, the content
 # would run on past the next link, and a page of such links would take quadratic time.
 # Content with a "<" inside a tag goes the slower way, _several_runs.
-_TAGS_OR_WS: Final = rf"(?:[{WS}]++|<(?!/?+[Aa][{WS}/>])[^<>]*+>)*+"
+# A quoted attribute value may hold a ">" (`<img alt="a>b">`): a quote right after "="
+# opens one; anywhere else it is an ordinary character, as for browsers.
+_QUOTED_NO_LT: Final = rf"=[{WS}]*+(?:\"[^\"<]*+\"|'[^'<]*+')"
+_TAG_NO_LT: Final = rf"<(?!/?+[Aa][{WS}/>])(?:[^<>=]++|{_QUOTED_NO_LT}|=)*+>"
+_TAGS_OR_WS: Final = rf"(?:[{WS}]++|{_TAG_NO_LT})*+"
 _ONE_TEXT_RUN = re.compile(rf"{_TAGS_OR_WS}([^<]*+){_TAGS_OR_WS}(?=</?+[Aa][{WS}/>]|\Z)")
-_ANY_TAG = re.compile(r"<[^>]*>?")
+_ANY_TAG = re.compile(rf"<(?:[^>=]++|=[{WS}]*+(?:\"[^\"]*+\"|'[^']*+')|=)*+>?")
 _WS_CHARS: Final = "\t\n\f\r "
 # A class list splits on HTML whitespace only (str.split would also split on U+00A0).
 _WS_TO_SPACE: Final = str.maketrans("\t\n\f\r", "    ")

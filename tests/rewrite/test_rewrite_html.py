@@ -423,6 +423,10 @@ def test_markers_are_removed_even_when_the_link_is_not_tracked() -> None:
         "пример.рф",
         "socket.io",  # .io and .md are top-level domains: host names a client may warn on
         "README.md",
+        # A ">" inside a quoted attribute value does not end the tag.
+        '<img alt="a>b" src="x.png">example.com',
+        "<img alt = 'a > b'> example.com <br data-x=\"<\">",
+        "<img alt=it's>example.com",  # a quote inside an unquoted value is a character
     ],
 )
 def test_visible_url_text_keeps_a_link_untracked(content: str) -> None:
@@ -450,6 +454,8 @@ def test_visible_url_text_keeps_a_link_untracked(content: str) -> None:
         "Node.js",
         "St.Louis",
         "report.docx",
+        '<img alt="example.com >" src="x.png">',
+        '<img alt="a<b>example.com">',
     ],
 )
 def test_ordinary_link_text_is_tracked(content: str) -> None:
