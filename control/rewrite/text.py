@@ -14,12 +14,21 @@ from control.rewrite.splice import Edit, apply_edits
 # brackets, straight double quotes, backticks (markdown code; never in a URL), typographic
 # quotes (a "\u2019s" after a link must not be percent-encoded into it), guillemets, the
 # ellipsis, and CJK/full-width punctuation.
-_URL_CHAR: Final = (
-    '[^\\s<>"`\u2018\u2019\u201c\u201d\u00ab\u00bb\u2039\u203a\u2026\u3000-\u303f\uff00-\uffef]'
+_NOT_URL: Final = (
+    '\\s<>"`\u2018\u2019\u201c\u201d\u00ab\u00bb\u2039\u203a\u2026\u3000-\u303f\uff00-\uffef'
 )
+# A template placeholder may hold spaces ("{{ user.id }}", "{% if a %}", "[[ name ]]"):
+# taken whole, so the link is reported as a placeholder rather than cut at the space
+# and called malformed. At most 200 characters on one line, so a stray "{{" in prose
+# costs a bounded look ahead and never joins two lines.
+_SPACED_PLACEHOLDER: Final = (
+    r"\{\{[^{}\r\n]{1,200}?\}\}|\{%[^{}\r\n]{1,200}?%\}|\[\[[^\[\]\r\n]{1,200}?\]\]"
+)
+# Runs of characters that open no placeholder first: most of a URL is read in one step.
+_URL_BODY: Final = rf"(?:[^{_NOT_URL}{{\[]++|{_SPACED_PLACEHOLDER}|[{{\[])++"
 # Not glued to a longer word: "xhttps://" and "foo.www.bar" are not links.
-_SCHEME_URL: Final = rf"(?<![A-Za-z0-9+.\-])[Hh][Tt][Tt][Pp][Ss]?://{_URL_CHAR}++"
-_WWW_URL: Final = rf"(?<![\w.@/\-])[Ww][Ww][Ww]\.{_URL_CHAR}++"
+_SCHEME_URL: Final = rf"(?<![A-Za-z0-9+.\-])[Hh][Tt][Tt][Pp][Ss]?://{_URL_BODY}"
+_WWW_URL: Final = rf"(?<![\w.@/\-])[Ww][Ww][Ww]\.{_URL_BODY}"
 _URLS = re.compile(_SCHEME_URL)
 _URLS_WITH_WWW = re.compile(f"{_SCHEME_URL}|{_WWW_URL}")
 

@@ -31,6 +31,8 @@ HOSTILE_TEXT = {
     "closing brackets": "https://e.com/" + ")" * N,
     "punctuation tail": "https://e.com/" + ".,;:!?" * N,
     "placeholder openers": "https://e.com/" + "{{*|[[" * N,
+    "spaced placeholder openers": "https://e.com/" + ("{{ " + "a" * 190) * (N // 20),
+    "unclosed spaced tags": "https://e.com/" + "{% x " * N,
     "many urls": "https://e.com/a " * (N // 5),
     "scheme soup": "https://" * N,
 }

@@ -119,6 +119,33 @@ def test_text_skips_are_reported_and_untouched() -> None:
     assert result.text == text
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://e.com/u/{{ user.id }}/welcome",
+        "https://e.com/?u={{ user }}&v=2",
+        "https://e.com/{% if vip %}gold{% else %}std{% endif %}",
+        "https://e.com/[[ name ]]",
+        "www.e.com/{{ path }}",
+    ],
+)
+def test_a_placeholder_with_spaces_is_one_link_reported_as_a_placeholder(url: str) -> None:
+    text = f"Hello,\n{url}.\nThanks"
+    result = rewrite(text=text, options=RewriteOptions(prefix_www=True))
+    assert [(link.original_url, link.skip_reason) for link in result.links] == [
+        (url, "placeholder")
+    ]
+    assert result.text == text
+
+
+def test_a_placeholder_never_joins_two_lines_or_runs_on() -> None:
+    # An opener whose closer is on the next line, or too far, ends the URL as before.
+    assert urls_in("https://e.com/{{ a\nb }} x") == ["https://e.com/{{"]
+    far = "https://e.com/{{ " + "a" * 300 + " }}"
+    assert urls_in(far) == ["https://e.com/{{"]
+    assert urls_in("https://e.com/a [[note]]") == ["https://e.com/a"]
+
+
 def test_non_ascii_paths_in_text_are_encoded_for_the_token() -> None:
     result = rewrite(text="Kategorie: https://shop.example.de/küche?sort=neu")
     link = result.links[0]
