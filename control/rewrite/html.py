@@ -218,15 +218,25 @@ def _removals(html: str, spans: list[tuple[int, int]], tag_end: int) -> list[Edi
             merged[-1] = (merged[-1][0], end)
         else:
             merged.append((start, end))
-    return [(*_widened(html, start, end, tag_end), "") for start, end in merged]
+    edits: list[Edit] = []
+    for start, end in merged:
+        after = end
+        while after < tag_end and html[after] in _WS_CHARS:
+            after += 1
+        # '<a x data-clickgate-tags=k:v ="y">': without the marker, "y" would become the
+        # value of x (or of a bare href). Such a marker stays, harmless, in the output.
+        if html[after : after + 1] != "=":
+            edits.append((*_widened(html, start, end, tag_end), ""))
+    return edits
 
 
 def _widened(html: str, start: int, end: int, tag_end: int) -> tuple[int, int]:
     """Widen a removal by the whitespace that would otherwise be left doubled.
 
     " attr " loses "attr " and " attr>" loses " attr"; with no whitespace before it (or
-    before "/>", where "x=1/>" would glue the slash to an unquoted value) only the
-    attribute goes, so no neighbouring token is joined to another.
+    before "/>", where "x=1/>" would glue the slash to an unquoted value, or after a
+    lone "/", where "/>" would close an SVG element) only the attribute goes, so no
+    neighbouring token is joined to another.
     """
     before = start
     while html[before - 1] in _WS_CHARS:
@@ -238,7 +248,7 @@ def _widened(html: str, start: int, end: int, tag_end: int) -> tuple[int, int]:
         after += 1
     if after > end:
         return start, after
-    if html[end] == ">":
+    if html[end] == ">" and html[before - 1] != "/":  # '/ >' must not become '/>'
         return before, end
     return start, end
 

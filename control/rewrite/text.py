@@ -10,12 +10,22 @@ from control.rewrite.model import LOCATION_TEXT
 from control.rewrite.session import LinkSession
 from control.rewrite.splice import Edit, apply_edits
 
+
+def _cjk_punctuation() -> str:
+    """The CJK and full-width punctuation and symbols ("\u3001", "\u300c", "\uff08"), escaped
+    for a character class: not the letters and numbers of those blocks ("\u3005" in
+    "\u4f50\u3005\u6728", full-width "\uff21", half-width katakana), which are part of a URL."""
+    blocks = (*range(0x3000, 0x3040), *range(0xFF00, 0xFFF0))
+    stops = (chr(c) for c in blocks if unicodedata.category(chr(c))[0] not in "LNM")
+    return "".join(re.escape(c) for c in stops)
+
+
 # Characters that end a URL in prose: whitespace (so no URL spans a line break), angle
 # brackets, straight double quotes, backticks (markdown code; never in a URL), typographic
 # quotes (a "\u2019s" after a link must not be percent-encoded into it), guillemets, the
 # ellipsis, and CJK/full-width punctuation.
 _NOT_URL: Final = (
-    '\\s<>"`\u2018\u2019\u201c\u201d\u00ab\u00bb\u2039\u203a\u2026\u3000-\u303f\uff00-\uffef'
+    '\\s<>"`\u2018\u2019\u201c\u201d\u00ab\u00bb\u2039\u203a\u2026' + _cjk_punctuation()
 )
 # A template placeholder may hold spaces ("{{ user.id }}", "{% if a %}", "[[ name ]]"):
 # taken whole, so the link is reported as a placeholder rather than cut at the space

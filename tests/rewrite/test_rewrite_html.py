@@ -382,6 +382,18 @@ def test_a_class_list_is_read_as_a_browser_reads_it() -> None:
             '<a href="https://e.com/" data-clickgate-no-track data-clickgate-tags="a:b">x</a>',
             '<a href="https://e.com/">x</a>',
         ),
+        # Removing a marker never changes how the rest of the tag reads: "/ >" does not
+        # become a self-closing "/>" (in SVG the text would leave the link) ...
+        (
+            '<svg><a href="https://e.com/" / data-clickgate-no-track>x</a></svg>',
+            '<svg><a href="https://e.com/" / >x</a></svg>',
+        ),
+        # ... and a following '="y"', an attribute of its own, is not made the value of
+        # the attribute before the marker: such a marker stays.
+        (
+            '<a x data-clickgate-no-track=1 ="y" href="https://e.com/">x</a>',
+            '<a x data-clickgate-no-track=1 ="y" href="https://e.com/">x</a>',
+        ),
     ],
 )
 def test_our_opt_out_is_honoured_and_removed(html: str, expected: str) -> None:

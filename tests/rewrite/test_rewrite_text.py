@@ -66,6 +66,20 @@ def urls_in(text: str, prefix_www: bool = False) -> list[str]:
             ["https://e.com/a", "https://e.com/b", "https://e.com/c", "https://e.com/d"],
         ),
         ("https://e.com/caf\u00e9", ["https://e.com/caf\u00e9"]),  # a letter stays
+        # Letters of the CJK punctuation and full-width blocks stay; their punctuation ends.
+        (
+            "詳細: https://ja.wikipedia.org/wiki/佐々木 をご覧ください",
+            ["https://ja.wikipedia.org/wiki/佐々木"],
+        ),
+        (
+            "https://example.jp/日々の記録、https://e.com/b",
+            ["https://example.jp/日々の記録", "https://e.com/b"],
+        ),
+        ("「https://e.com/ﾌﾟﾚｾﾞﾝﾄ」", ["https://e.com/ﾌﾟﾚｾﾞﾝﾄ"]),
+        (
+            "\uff08https://e.com/\uff21\uff22\uff23\uff11\uff09\u3068",  # full-width (ABC1)
+            ["https://e.com/\uff21\uff22\uff23\uff11"],
+        ),
     ],
 )
 def test_url_boundaries(text: str, urls: list[str]) -> None:
