@@ -168,14 +168,15 @@ def _marked_tag(
 ) -> list[Edit]:
     """A tag that may carry opt-out or tag markers: read every attribute."""
     href: re.Match[str] | None = None
-    opt_out = False
+    opt_out = seen_class = False
     tags: list[str] = []
     removals: list[tuple[int, int]] = []
     for attr in _ATTR.finditer(html, name_end, tag_end - 1):
         name = attr.group(1).lower()
         if name == "href":
             href = href or attr  # browsers keep the first of duplicate attributes
-        elif name == "class":
+        elif name == "class" and not seen_class:  # a second class attribute is dropped
+            seen_class = True
             classes = decode_attribute(_value(attr)).lower().translate(_WS_TO_SPACE).split(" ")
             opt_out = opt_out or "untracked" in classes
         elif name in _OTHER_NO_TRACK:

@@ -349,6 +349,11 @@ def test_a_class_list_is_read_as_a_browser_reads_it() -> None:
     # Decoded first ("un&#116;racked" is "untracked"), split on HTML whitespace only.
     assert reasons(rewrite('<a class="un&#116;racked" href="https://e.com/x">x</a>')) == ["opt_out"]
     assert reasons(rewrite('<a class="btn\u00a0untracked" href="https://e.com/x">x</a>')) == [None]
+    # Of two class attributes a browser keeps the first.
+    second = '<a class="btn" class="untracked" href="https://e.com/x">x</a>'
+    assert reasons(rewrite(second)) == [None]
+    first = '<a class="untracked" class="btn" href="https://e.com/x">x</a>'
+    assert reasons(rewrite(first)) == ["opt_out"]
 
 
 @pytest.mark.parametrize(
