@@ -51,6 +51,25 @@ def _raw_rest(name: str) -> str:
     return rf"{_anycase(name[1:])}(?=[{WS}/>]){ATTRS}>?+(?:[^<]++|<(?!/{_anycase(name)}[{WS}/>]))*+"
 
 
+def _script_rest() -> str:
+    """After "<s": the rest of a <script>, end tag excluded, with the script data states.
+
+    Script text may hide a "</script>" from the tokenizer: after "<!--" (the escaped
+    state), a "<script" starts a double-escaped run, where "</script>" is text and leads
+    back to the escaped state; "-->" in either state returns to plain script data. So
+    "<script><!--<script></script><a href=x></script>" is all script.
+    """
+    name = _anycase("script")
+    dashes = r"-++(?!>)|->"  # "--" and more before ">" end an escaped run; "->" does not
+    escaped_text = rf"[^<-]++|{dashes}|<(?!/?+{name}[{WS}/>])"
+    double_escaped = rf"<{name}(?=[{WS}/>])(?:[^<-]++|{dashes}|<(?!/{name}[{WS}/>]))*+"
+    escaped = rf"(?:-*+>|(?:{escaped_text}|{double_escaped}(?:</{name}|))*+(?:--++>|))"
+    return (
+        rf"{name[4:]}(?=[{WS}/>]){ATTRS}>?+"
+        rf"(?:[^<]++|<!--{escaped}|<(?!/{name}[{WS}/>]))*+"
+    )
+
+
 # Start tags by first letter: the letters that can start an element whose content is
 # never markup try those elements first, then read as any other tag; every other letter
 # goes straight to the other-tag grammar, and "a", "area" and "v:" are left for the link
@@ -62,7 +81,7 @@ def _raw_rest(name: str) -> str:
 # other class, which is why text is consumed with one right after each construct.)
 _START_TAG: Final = (
     rf"[Tt](?:{_raw_rest('textarea')}|{_raw_rest('title')}|{_OTHER_REST})"
-    rf"|[Ss](?:{_raw_rest('script')}|{_raw_rest('style')}|{_OTHER_REST})"
+    rf"|[Ss](?:{_script_rest()}|{_raw_rest('style')}|{_OTHER_REST})"
     rf"|[Ii](?:{_raw_rest('iframe')}|{_OTHER_REST})"
     rf"|[Pp](?:{_anycase('laintext')}(?=[{WS}/>])[\s\S]*+|{_OTHER_REST})"
     rf"|[Nn](?:{_raw_rest('noembed')}|{_raw_rest('noframes')}|{_OTHER_REST})"
@@ -85,9 +104,10 @@ _HREF: Final = (
 # does not end it; one with no quote takes the first, short branch, and "</" followed by
 # anything but a letter is a bogus comment that ends at the first ">".
 # One regex consumes everything that cannot hold a link, inside the regex engine: text,
-# ordinary comments, raw-text elements, CDATA, end tags, doctype and bogus comments
-# (which include "<![endif]-->"), and every other start tag with its attributes, so
-# "<img alt='<a href=x>'>" stays inert. It stops only after a link tag (<a>, <area>, VML
+# ordinary comments, raw-text elements, end tags, doctype and bogus comments (which
+# include "<![endif]-->" and, outside SVG and MathML, "<![CDATA[" up to the first ">"),
+# and every other start tag with its attributes, so "<img alt='<a href=x>'>" stays
+# inert. It stops only after a link tag (<a>, <area>, VML
 # <v:*>) or at the end of input. "<!--[if mso]>" is consumed as an opener only: Outlook
 # renders what follows it, so the scan goes on inside the conditional block.
 _SCAN = re.compile(
@@ -97,7 +117,6 @@ _SCAN = re.compile(
         | {_START_TAG}
         | !--\[[Ii][Ff][^\]>]*+\]>
         | !--(?:>|->|(?:[^-]++|-(?!-!?>))*+(?:--!?>)?)
-        | !\[CDATA\[(?:[^\]]++|\](?!\]>))*+(?:\]\]>)?
         | [!?][^>]*+>?
         | (?![A-Za-z!/?])
     )[^<]*+)*+

@@ -69,6 +69,26 @@ def test_comment_forms_end_where_browsers_end_them() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("html", "live"),
+    [
+        # "<!--<script>" inside a script hides the next "</script>" from the tokenizer.
+        ('<script><!--<script></script><a href="https://example.com/x"></script>', False),
+        ('<script><!--<SCRIPT >"</script>"--><a href="https://example.com/x"></script>', False),
+        # "-->" ends the escape: the next "</script>" closes the element again.
+        ('<script><!--<script>--></script><a href="https://example.com/x">x</a>', True),
+        ('<script><!-- x --></script><a href="https://example.com/x">x</a>', True),
+        ('<script><!--></script><a href="https://example.com/x">x</a>', True),
+        ('<script><!--<scripts></script><a href="https://example.com/x">x</a>', True),
+        # Outside SVG and MathML, "<![CDATA[" is a bogus comment: it ends at the first ">".
+        ('<![CDATA[ 1 > 0 <a href="https://example.com/x">x</a> ]]>', True),
+    ],
+)
+def test_script_escapes_and_cdata_end_where_browsers_end_them(html: str, live: bool) -> None:
+    tracked = [link for link in rewrite(html).links if link.tracked_url is not None]
+    assert len(tracked) == (1 if live else 0)
+
+
 def test_downlevel_revealed_conditional_comments_are_scanned() -> None:
     html = (
         '<!--[if !mso]><!--><a href="https://example.com/web">web</a><!--<![endif]-->'
