@@ -9,12 +9,18 @@ from pathlib import Path
 
 import grpc
 import httpx
+import pytest
 from clickgate.v1 import ingest_pb2, ingest_pb2_grpc
 
 from edge import token
 from edge.record import encode_record
 from tests.cluster import Cluster, wait_until
 from tests.load import ClickLoad
+
+# What these tests watch happens in the edge; the control plane only stores what it is
+# sent, which the durability and end-to-end tests check on both databases. One database
+# here keeps the suite within its time budget.
+edge_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 def metric(cluster: Cluster, name: str) -> float:
@@ -25,6 +31,7 @@ def metric(cluster: Cluster, name: str) -> float:
     raise AssertionError(f"{name} not in metrics:\n{text}")
 
 
+@edge_only
 def test_sigterm_finishes_requests_ships_everything_and_exits_in_grace(cluster: Cluster) -> None:
     cluster.bootstrap()
     cluster.start_control()
@@ -46,6 +53,7 @@ def test_sigterm_finishes_requests_ships_everything_and_exits_in_grace(cluster: 
     assert load.redirected <= stored
 
 
+@edge_only
 def test_restart_while_control_plane_down_serves_from_snapshot(cluster: Cluster) -> None:
     cluster.bootstrap()
     cluster.start_control()
@@ -66,6 +74,7 @@ def test_restart_while_control_plane_down_serves_from_snapshot(cluster: Cluster)
     wait_until(lambda: cluster.clicks("m-snap"), 60, "the click after the outage")
 
 
+@edge_only
 def test_edge_metrics_count_what_happened(cluster: Cluster) -> None:
     cluster.bootstrap()
     cluster.start_control()
@@ -146,6 +155,7 @@ def test_batch_with_a_malformed_click_stores_the_others(cluster: Cluster) -> Non
     assert len(cluster.clicks("m-batch")) == 2
 
 
+@edge_only
 def test_clicks_after_a_restart_are_shipped_too(cluster: Cluster) -> None:
     # SIGTERM leaves the slot fully shipped (its segments deleted, the cursor past them);
     # the next worker on that slot must write where the agent reads, restart after restart.
@@ -182,6 +192,7 @@ def _workers(edge_pid: int) -> set[int]:
     return workers
 
 
+@edge_only
 def test_a_killed_worker_is_replaced_and_the_edge_serves_on(cluster: Cluster) -> None:
     cluster.bootstrap()
     cluster.start_control()
