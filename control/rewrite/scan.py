@@ -107,9 +107,9 @@ _HREF: Final = (
 # ordinary comments, raw-text elements, end tags, doctype and bogus comments (which
 # include "<![endif]-->" and, outside SVG and MathML, "<![CDATA[" up to the first ">"),
 # and every other start tag with its attributes, so "<img alt='<a href=x>'>" stays
-# inert. It stops only after a link tag (<a>, <area>, VML
-# <v:*>) or at the end of input. "<!--[if mso]>" is consumed as an opener only: Outlook
-# renders what follows it, so the scan goes on inside the conditional block.
+# inert. It stops only after a link tag (<a>, <area>, VML <v:*>) or at the end of
+# input. "<!--[if mso]>" is consumed as an opener only: Outlook renders what follows
+# it, so the scan goes on inside the conditional block.
 _SCAN = re.compile(
     rf"""[^<]*+
     (?:<(?:
