@@ -81,7 +81,7 @@ class ShipLoop:
             results = [await s.ship_once() for s in self._shippers()]
             if any(r < 0 for r in results):
                 failures += 1
-                delay = backoff(failures)
+                delay = backoff(failures, settings.ship_max_backoff)
             elif any(r >= settings.ship_batch for r in results):
                 failures = 0
                 continue  # a full batch (size trigger): more are waiting

@@ -41,6 +41,7 @@ class EdgeSettings(msgspec.Struct, kw_only=True, frozen=True):
     ship_batch: int = 2000
     ship_interval: float = 0.2
     ship_deadline: float = 10.0
+    ship_max_backoff: float = 30.0  # longest wait between retries to an unreachable control plane
     # The agent (shipping, config stream) yields the CPU to the request path: under
     # saturation the journal absorbs the backlog, and it drains once load eases.
     agent_nice: int = 10
@@ -64,7 +65,13 @@ class EdgeSettings(msgspec.Struct, kw_only=True, frozen=True):
                 raise invalid("trusted_proxies", f"not a CIDR: {cidr!r}") from None
         if self.max_path < 256:
             raise invalid("max_path", "must be at least 256")
-        for field in ("journal_fsync_interval", "ship_interval", "ship_deadline", "grace"):
+        for field in (
+            "journal_fsync_interval",
+            "ship_interval",
+            "ship_deadline",
+            "ship_max_backoff",
+            "grace",
+        ):
             if getattr(self, field) <= 0:
                 raise invalid(field, "must be positive")
         if self.snapshot_key:

@@ -81,9 +81,9 @@ class Shipper:
         )
 
 
-def backoff(failures: int) -> float:
-    """Exponential backoff with full jitter, capped."""
-    return random.uniform(0, min(MAX_BACKOFF, 0.2 * 2 ** min(failures, 10)))
+def backoff(failures: int, cap: float = MAX_BACKOFF) -> float:
+    """Exponential backoff with full jitter, capped at `cap` seconds."""
+    return random.uniform(0, min(cap, 0.2 * 2 ** min(failures, 10)))
 
 
 def auth_metadata(token: str) -> tuple[tuple[str, str], ...]:

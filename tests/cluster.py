@@ -89,6 +89,9 @@ class Cluster:
                 "CLICKGATE_EDGE_CONTROL_TOKEN": "test-edge-token",
                 "CLICKGATE_EDGE_DATA_DIR": str(tmp / "edge"),
                 "CLICKGATE_EDGE_SHIP_INTERVAL": "0.05",
+                # Outages here last seconds: a shorter retry cap keeps drains from
+                # waiting out the default 30 s backoff.
+                "CLICKGATE_EDGE_SHIP_MAX_BACKOFF": "1",
                 "CLICKGATE_EDGE_GRACE": "5",
                 "CLICKGATE_MASTER_KEY": MASTER_KEY,
                 "CLICKGATE_EDGE_SNAPSHOT_KEY": SNAPSHOT_KEY,

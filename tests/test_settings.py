@@ -10,6 +10,7 @@ import pytest
 
 from edge.envconfig import SettingsError
 from edge.settings import load_edge_settings
+from edge.shipper import backoff
 from tests.cluster import MASTER_KEY
 
 
@@ -65,3 +66,12 @@ def test_control_plane_needs_a_master_key() -> None:
     )
     assert result.returncode == 2
     assert "CLICKGATE_MASTER_KEY: required" in result.stderr
+
+
+def test_the_shipping_backoff_cap_is_a_positive_setting() -> None:
+    capped = load_edge_settings({"CLICKGATE_EDGE_SHIP_MAX_BACKOFF": "1.5"}).ship_max_backoff
+    assert capped == 1.5
+    assert max(backoff(20, capped) for _ in range(200)) <= 1.5  # 0.2 * 2**10 uncapped
+    assert load_edge_settings({}).ship_max_backoff == 30.0
+    with pytest.raises(SettingsError, match="CLICKGATE_EDGE_SHIP_MAX_BACKOFF"):
+        load_edge_settings({"CLICKGATE_EDGE_SHIP_MAX_BACKOFF": "0"})
