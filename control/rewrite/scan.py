@@ -28,22 +28,19 @@ def _anycase(word: str) -> str:
     return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word)
 
 
-# Other start tags are skipped with a leaner grammar than ATTR: a quote opens a value
-# only right after "=" (so a typo like width=100" cannot swallow the rest of the page),
-# one loop turn per value. It parts from the tokenizer only on "=" followed by a quote
-# inside an unquoted value, a parse error no real template relies on; link tags
-# themselves are read with the exact grammar.
-#
-# The first loop is only a faster way through the usual run of name="value" pairs (one
-# simple loop turn per pair); it consumes exactly what the second would, and where a
-# pair has another form the second takes over from the end of the last such pair.
-_SKIP_ATTRS: Final = (
-    r'(?:[^>=]*+="[^"]*+"?+)*+'
-    rf"[^>=]*+(?:=[{WS}]*+(?:\"[^\"]*+\"?+|'[^']*+'?+)?+[^>=]*+)*+"
-)
+# Other start tags are read with ATTR's exact grammar, after a fast loop through the
+# usual run of ' name="value"' pairs (one short loop turn per pair). That loop takes
+# only pairs the tokenizer reads the same way: whitespace, a name that does not start
+# with "=" (the tokenizer makes a leading "=" part of the name: <b ="x>"<a href=y> ends
+# at the first ">", and its link is live), "=" and a double-quoted value. Anything else,
+# such as an unquoted or single-quoted value or a bare attribute, is left to ATTRS from
+# the end of the last such pair. The fast loop costs the scan about 2 % over the looser
+# grammar it replaced, which read every "=" as the start of a value; ATTRS alone would
+# cost about 30 %.
+_FAST_PAIRS: Final = rf'(?:[{WS}]++[^{WS}/>=]++="[^"]*+"?+)*+'
 # The rest of any other start tag, after its first letter. A tag with no attributes
 # ("<td>", "<br>") takes the first branch and skips the attribute loops' set-up.
-_OTHER_REST: Final = rf"[^{WS}/>]*+(?:>|{_SKIP_ATTRS}>?+)"
+_OTHER_REST: Final = rf"[^{WS}/>]*+(?:>|{_FAST_PAIRS}{ATTRS}>?+)"
 
 
 def _raw_rest(name: str) -> str:

@@ -666,3 +666,28 @@ def test_end_tags_end_where_browsers_end_them(html: str, live: bool) -> None:
     assert len(tracked) == (1 if live else 0), result.links
     if not live:
         assert html_of(result) == html
+
+
+@pytest.mark.parametrize(
+    ("html", "live"),
+    [
+        # A leading "=" belongs to the attribute's name, so no quoted value starts there:
+        # the tag ends at the first ">" and the link after it is live.
+        ('<b ="x>"<a href="https://example.com/p">p</a>', True),
+        ("<p =' x>'<a href=https://example.com/p>p</a>", True),
+        ('<td width="1" ="x>"<a href="https://example.com/p">p</a>', True),
+        ('<td width=1 ="x>"<a href="https://example.com/p">p</a>', True),
+        ('<br/="x>"<a href="https://example.com/p">p</a>', True),
+        # A "=" inside an unquoted value opens no value either.
+        ('<td a=b="x y>"<a href="https://example.com/p">p</a>', True),
+        # After a name, "=" does open a value, with or without whitespace around it.
+        ('<td title = "<a href=https://example.com/p>">x', False),
+        ('<td data-x title="1" alt=\'<a href="https://example.com/p">\'>x', False),
+    ],
+)
+def test_start_tags_end_where_browsers_end_them(html: str, live: bool) -> None:
+    result = rewrite(html)
+    tracked = [link for link in result.links if link.tracked_url is not None]
+    assert len(tracked) == (1 if live else 0), result.links
+    if not live:
+        assert html_of(result) == html

@@ -96,6 +96,12 @@ PIECES = st.sampled_from(
         '<img alt="',
         "<img alt='a>b'>",
         '</p title="a>b">',
+        # a leading "=" is part of an attribute's name, not the start of a value
+        '<b ="',
+        "<p ='",
+        " =",
+        "/=",
+        '<td a=b="x',
         "<div class='x'>",
         "<abbr>",
         "<areax>",
