@@ -32,10 +32,11 @@ lint: $(VENV)/.synced
 
 # Most tests wait on real processes, so they run three at a time (pytest-xdist); the
 # benchmark gate compares throughput and runs alone afterwards, on a machine at rest.
-# The project's own bytecode is written first, for the same reason as at install time.
+# The project's own bytecode is written first, for the same reason as at install time;
+# the slowest tests are listed at the end, where suite time goes.
 unit: $(VENV)/.synced
 	$(BIN)/python -m compileall -q edge control tests bench scripts >/dev/null
-	$(BIN)/pytest -n 3 --dist worksteal -m "not gate"
+	$(BIN)/pytest -n 3 --dist worksteal -m "not gate" --durations=15
 	$(BIN)/pytest -m gate
 
 test: lint unit
