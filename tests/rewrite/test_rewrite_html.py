@@ -658,19 +658,6 @@ def test_nul_in_an_href_is_read_as_the_tokenizer_reads_it() -> None:
         # "</" and no letter: a bogus comment, which ends at the first ">" whatever quotes.
         ('</ "a><a href="https://example.com/p">p</a>', True),
         ("</p title=a'b><a href=https://example.com/p>p</a>", True),
-    ],
-)
-def test_end_tags_end_where_browsers_end_them(html: str, live: bool) -> None:
-    result = rewrite(html)
-    tracked = [link for link in result.links if link.tracked_url is not None]
-    assert len(tracked) == (1 if live else 0), result.links
-    if not live:
-        assert html_of(result) == html
-
-
-@pytest.mark.parametrize(
-    ("html", "live"),
-    [
         # A leading "=" belongs to the attribute's name, so no quoted value starts there:
         # the tag ends at the first ">" and the link after it is live.
         ('<b ="x>"<a href="https://example.com/p">p</a>', True),
@@ -685,7 +672,7 @@ def test_end_tags_end_where_browsers_end_them(html: str, live: bool) -> None:
         ('<td data-x title="1" alt=\'<a href="https://example.com/p">\'>x', False),
     ],
 )
-def test_start_tags_end_where_browsers_end_them(html: str, live: bool) -> None:
+def test_tags_end_where_browsers_end_them(html: str, live: bool) -> None:
     result = rewrite(html)
     tracked = [link for link in result.links if link.tracked_url is not None]
     assert len(tracked) == (1 if live else 0), result.links
