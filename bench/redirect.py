@@ -206,7 +206,8 @@ class Measurement:
     summaries: dict[str, Summary]
     rss: dict[str, float]  # the edge worker's, MiB: start, end, peak
     clicks: dict[str, float]  # the edge's counters after the run: journaled, shipped, ...
-    logs: str = ""  # the control plane's and edge's log tails when nothing was shipped
+    respawned: bool = False  # an edge worker died during the rounds (Granian replaced it)
+    logs: str = ""  # the control plane's and edge's log tails when anything went wrong
 
     @property
     def errors(self) -> int:
@@ -220,17 +221,20 @@ def measure(
     assert run.edge is not None
     progress: Callable[[str], None] = (lambda _: None) if quiet else _progress
     warm_up(run.targets, warmup, connections)  # not measured, not even for RSS
+    workers = run.edge.worker_pids()
     with RssSampler(run.edge) as sampler:
         summaries = interleave(run.targets, rounds, seconds, connections, progress)
+    respawned = run.edge.worker_pids() != workers
     counters = run.edge.counters()
     clicks = {
         name: counters.get(f"clickgate_edge_clicks_{name}_total", 0.0)
         for name in ("journaled", "shipped", "set_aside")
     }
     logs = ""
-    if not clicks["shipped"]:  # shipping broke: say why (the gate prints this)
+    errors = sum(s.errors for s in summaries.values())
+    if respawned or errors or not clicks["shipped"]:  # say why (the gate prints this)
         logs = "\n".join(log_tail(run.edge.tmp / f"{n}.log", 4000) for n in ("control", "edge"))
-    return Measurement(summaries, sampler.report(), clicks, logs)
+    return Measurement(summaries, sampler.report(), clicks, respawned, logs)
 
 
 def _progress(line: str) -> None:
@@ -344,9 +348,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"run took {time.monotonic() - began:.0f} s")
     if m.errors:
         print(f"WARNING: {m.errors} socket errors or non-3xx responses; see the errors column")
+    if m.respawned:
+        print("WARNING: an edge worker died during the rounds and was replaced")
+    if m.logs:
+        print(m.logs, file=sys.stderr)
     print(json.dumps(report(args, m, rs)))
     print(f"edge/bare throughput ratio: {rs['edge/bare throughput']:.2f}")
-    return 1 if m.errors else 0
+    return 1 if m.errors or m.respawned else 0
 
 
 if __name__ == "__main__":

@@ -53,7 +53,8 @@ def test_edge_throughput_close_to_bare_granian(
         f"edge/bare req/s per round: {rounds}"
     )
     report(capsys, line)
-    assert measured.errors == 0, summaries
+    assert not measured.respawned, f"an edge worker died under load:\n{measured.logs}"
+    assert measured.errors == 0, f"{summaries}\n{measured.logs}"
     shipped = measured.clicks["shipped"]
     assert shipped > 0, f"the control plane got no clicks: {measured.clicks}\n{measured.logs}"
     assert ratio >= MIN_THROUGHPUT_RATIO, line
