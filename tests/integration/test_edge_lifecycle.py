@@ -207,7 +207,7 @@ def test_a_killed_worker_is_replaced_and_the_edge_serves_on(cluster: Cluster) ->
         time.sleep(1)
         before = _workers(edge.pid)
         victim = min(before)
-        os.kill(victim, signal.SIGKILL)  # as the kernel's OOM killer would
+        os.kill(victim, signal.SIGSEGV)  # as a crash in native code would
         replaced = wait_until(
             lambda: len(now := _workers(edge.pid)) == 2 and victim not in now and now,
             30,
@@ -216,6 +216,11 @@ def test_a_killed_worker_is_replaced_and_the_edge_serves_on(cluster: Cluster) ->
         served_after_kill = len(load.redirected)
         time.sleep(1.5)
     assert edge.poll() is None, "the edge stopped when one worker died"
+    # The crash is in the edge's log, with its Python stacks (faulthandler), so an
+    # operator can tell a crash from a kill.
+    log = (cluster.tmp / "edge.log").read_text(errors="replace")
+    assert "Fatal Python error: Segmentation fault" in log, log[-3000:]
+    assert "Unexpected exit from worker" in log, log[-3000:]
     assert replaced - before, "no new worker process"
     assert len(load.redirected) > served_after_kill + 50  # it went on serving
     # Every click that got a 302 is stored, those of the killed worker included: its
