@@ -54,18 +54,22 @@ class EdgeMetrics:
         self.config_loaded_at = 0.0
 
     def render(self, agent: AgentStats) -> str:
+        # The background thread renders while the request loop may add a key (a first 404,
+        # a first drop reason): iterate over copies, which dict() takes in one C call
+        # under the GIL, never over the live Counters ("changed size during iteration").
+        served, dropped = dict(self.served), dict(self.dropped)
         now = time.time()
         oldest = now - agent.oldest_unshipped_ms / 1000 if agent.oldest_unshipped_ms else 0.0
         config_age = now - self.config_loaded_at if self.config_loaded_at else -1.0
         lines = [
             "# TYPE clickgate_edge_requests_total counter",
-            *(f'clickgate_edge_requests_total{{status="{s}"}} {n}' for s, n in self.served.items()),
+            *(f'clickgate_edge_requests_total{{status="{s}"}} {n}' for s, n in served.items()),
             "# TYPE clickgate_edge_clicks_journaled_total counter",
             f"clickgate_edge_clicks_journaled_total {self.journaled}",
             "# TYPE clickgate_edge_clicks_dropped_total counter",
             *(
                 f'clickgate_edge_clicks_dropped_total{{reason="{r}"}} {n}'
-                for r, n in self.dropped.items()
+                for r, n in dropped.items()
             ),
             *(  # refused by the control plane, and no room left in the rejected log
                 [f'clickgate_edge_clicks_dropped_total{{reason="rejected_log_full"}} {n}']
