@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from control.clock import now_ms
@@ -90,10 +90,11 @@ def add_revocation(
 
 
 def delete_revocation(session: Session, tenant_id: int, revocation_id: int) -> None:
-    row = session.scalar(
-        select(Revocation).where(Revocation.id == revocation_id, Revocation.tenant_id == tenant_id)
+    # One DELETE and its row count, not a SELECT then a delete: of concurrent requests
+    # lifting the same revocation, only the one whose DELETE removed the row succeeds.
+    result = session.execute(
+        delete(Revocation).where(Revocation.id == revocation_id, Revocation.tenant_id == tenant_id)
     )
-    if row is None:
+    if not getattr(result, "rowcount", 0):
         raise NotFound(f"no revocation {revocation_id}")
-    session.delete(row)
     bump_revision(session)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import binascii
+import sqlite3
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
+import control.revocations
 from control.api.app import build_app, make_context
+from control.clock import now_ms
 from control.db.migrate import upgrade
 from control.domains import add_domain
 from control.settings import ControlSettings
@@ -204,3 +208,51 @@ def test_a_second_rotation_retires_the_key_still_waiting(
     assert (keys[first]["state"], keys[first]["pending"]) == ("retired", False)
     assert (keys[second]["state"], keys[second]["pending"]) == ("verify-only", True)
     assert [k["state"] for k in keys.values()].count("active") == 1  # the one signing
+
+
+def test_a_revocation_added_concurrently_is_a_409(
+    api: tuple[Client, dict[str, str], dict[str, str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The other request commits between this one's lookup and its insert: the unique
+    constraint decides, and the loser gets the 409 a later request would get."""
+    client, auth, _ = api
+    real_now = now_ms
+
+    def other_request_commits_first() -> int:
+        monkeypatch.setattr(control.revocations, "now_ms", real_now)
+        with sqlite3.connect(tmp_path / "api.db") as db:
+            db.execute(
+                "INSERT INTO revocations (tenant_id, kind, value, reason, created_ms)"
+                " VALUES (1, 'host', 'race.example', '', 0)"
+            )
+        return real_now()
+
+    monkeypatch.setattr(control.revocations, "now_ms", other_request_commits_first)
+    body = {"kind": "host", "value": "race.example"}
+    lost = client.post("/v1/revocations", json=body, headers={"Authorization": auth["acme"]})
+    assert lost.status_code == 409, lost.text
+    assert lost.json()["error"] == {
+        "code": "conflict",
+        "message": "host 'race.example' is already revoked",
+    }
+
+
+def test_of_concurrent_requests_lifting_a_revocation_one_succeeds(
+    api: tuple[Client, dict[str, str], dict[str, str]],
+) -> None:
+    client, auth, _ = api
+    headers = {"Authorization": auth["acme"]}
+
+    def lift(path: str) -> int:
+        return client.delete(path, headers=headers).status_code
+
+    for n in range(5):
+        body = {"kind": "message", "value": f"m-{n}"}
+        created = client.post("/v1/revocations", json=body, headers=headers)
+        assert created.status_code == 201, created.text
+        path = f"/v1/revocations/{created.json()['id']}"
+        with ThreadPoolExecutor(6) as pool:
+            codes = sorted(pool.map(lift, [path] * 6))
+        assert codes == [204, 404, 404, 404, 404, 404]

@@ -8,6 +8,7 @@ import msgspec
 from litestar import delete, get, post
 from litestar.params import JSONBody
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from control.api.context import Ctx, RowId, TenantId
 from control.api.errors import ApiError
@@ -101,6 +102,8 @@ def create_revocation(data: JSONBody[RevocationIn], tenant_id: TenantId, ctx: Ct
             return revocation_out(row)
     except Conflict as exc:
         raise ApiError(409, "conflict", str(exc)) from None
+    except IntegrityError:  # the same revocation added by a concurrent request
+        raise ApiError(409, "conflict", f"{data.kind} {data.value!r} is already revoked") from None
     except ValueError as exc:
         raise ApiError(400, "bad_request", str(exc)) from None
 
