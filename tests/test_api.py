@@ -181,6 +181,18 @@ def test_missing_bad_or_revoked_keys_are_401(
         assert response.json()["error"]["code"] == "unauthorized"
 
 
+def test_two_authorization_headers_are_a_401_whichever_comes_first(
+    api: tuple[Client, dict[str, str], dict[str, str]],
+) -> None:
+    client, auth, _ = api
+    for pair in ((auth["acme"], "Bearer bogus"), ("Bearer bogus", auth["acme"])):
+        headers = [("Authorization", pair[0]), ("Authorization", pair[1])]
+        response = client.get("/v1/messages/m1/clicks", headers=headers)
+        assert response.status_code == 401, response.text
+        assert "one Authorization header" in response.json()["error"]["message"]
+    assert client.get("/v1/messages/m1/clicks", headers={"Authorization": auth["acme"]}).is_success
+
+
 def test_unknown_route_is_json_404(api: tuple[Client, dict[str, str], dict[str, str]]) -> None:
     client, _, _ = api
     response = client.get("/v1/nothing")
