@@ -169,6 +169,22 @@ def test_malformed_json_is_a_400(api: tuple[Client, dict[str, str], dict[str, st
     assert response.json()["error"]["code"] == "bad_request"
 
 
+@pytest.mark.parametrize(
+    "body",
+    [b'{"url": "https://a.example/\\ud800"}', b'{"url": "https://a.example/\\udc00x"}'],
+)
+def test_a_lone_surrogate_escape_is_a_400_that_says_so(
+    api: tuple[Client, dict[str, str], dict[str, str]], body: bytes
+) -> None:
+    client, auth, _ = api
+    headers = {"Authorization": auth["acme"], "Content-Type": "application/json"}
+    response = client.post("/v1/links", content=body, headers=headers)
+    assert response.status_code == 400, response.text
+    assert "lone UTF-16 surrogate" in response.json()["error"]["message"]
+    paired = b'{"url": "https://a.example/", "message_id": "\\ud83d\\ude00"}'  # an emoji
+    assert client.post("/v1/links", content=paired, headers=headers).status_code == 201
+
+
 @pytest.mark.parametrize("header", [None, "Bearer nope", "Basic abc", "Bearer cg_x_y", "revoked"])
 def test_missing_bad_or_revoked_keys_are_401(
     api: tuple[Client, dict[str, str], dict[str, str]], header: str | None

@@ -23,6 +23,16 @@ from control.api.errors import ApiError
 _NO_BODY = object()
 _body_types: dict[int, Any] = {}  # by id(handler); handlers live as long as the app
 _LOCATION = re.compile(r"(?s)(.*) - at `\$\.?(.*)`")
+# A \uD800-\uDBFF escape not followed by a \uDC00-\uDFFF one, or the latter alone: JSON
+# text for no character. Looked for only in a body that failed to decode, so a "\\u"
+# (an escaped backslash) misread here changes no more than the error message.
+_LONE_SURROGATE = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|(?<![0-9a-fA-F]{4})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+LONE_SURROGATE_MESSAGE = (
+    "body: a \\ud800-\\udfff escape without its pair (a lone UTF-16 surrogate) is no character"
+)
 
 
 def _body_type(handler: HTTPRouteHandler) -> Any:
@@ -60,6 +70,8 @@ async def strict_body(request: Request[Any, Any, Any]) -> None:
             return  # wrong either way: Litestar's answer names it as for any bad body
         raise ApiError(400, "bad_request", located(str(exc))) from None
     except msgspec.DecodeError:
+        if _LONE_SURROGATE.search(raw):  # msgspec calls it "Input data was truncated"
+            raise ApiError(400, "bad_request", LONE_SURROGATE_MESSAGE) from None
         return  # not JSON at all: Litestar's answer says so
 
 
