@@ -139,7 +139,8 @@ class Cluster:
 
     def start_control(self) -> None:
         self.start("control", "control")
-        wait_until(lambda: httpx.get(f"{self.api_url}/healthz").status_code == 200, STARTUP, "API")
+        # HEAD, as load balancers probe: the served app answers it as GET (control.api.head).
+        wait_until(lambda: httpx.head(f"{self.api_url}/healthz").status_code == 200, STARTUP, "API")
 
     def start_edge(self, name: str = "edge", wait_ready: bool = True) -> None:
         self.start(name, "edge")

@@ -13,6 +13,7 @@ from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import ASGIApp
 
 from control.acme.jobs import certificates_forever, dns_checks_forever
 from control.api.auth import tenant_from_request
@@ -35,6 +36,7 @@ from control.api.errors import (
     handle_recursion,
     handle_unexpected,
 )
+from control.api.head import head_as_get
 from control.api.keys import (
     create_revocation,
     list_keys,
@@ -191,7 +193,7 @@ def make_context(settings: ControlSettings) -> AppContext:
     return AppContext(settings, engine, sessions, ControlMetrics(), settings.sealer, enricher)
 
 
-def create_app() -> Litestar:
+def create_app() -> ASGIApp:
     """Granian factory: settings from the environment, validated by the CLI first."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    return build_app(make_context(load_control_settings()))
+    return head_as_get(build_app(make_context(load_control_settings())))
