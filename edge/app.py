@@ -9,6 +9,7 @@ shipping and the config stream in the edge agent process (edge.agent).
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import itertools
 import os
@@ -218,6 +219,9 @@ def _bare_host(host: bytes) -> bytes:
 def create_app(settings: EdgeSettings | None = None) -> ASGIApp:
     """Granian factory: settings come from the environment, checked by the CLI first."""
     # A worker that dies in native code (SIGSEGV, SIGBUS, SIGABRT) is respawned by Granian
-    # without a word; this writes the Python stacks of its threads to stderr first.
-    faulthandler.enable()
+    # without a word; this writes the Python stacks of its threads to stderr first. A
+    # stderr that is no file (None, a StringIO) leaves it off rather than the worker down.
+    # (io.UnsupportedOperation, raised for a stream without fileno(), is a ValueError.)
+    with contextlib.suppress(AttributeError, RuntimeError, ValueError):
+        faulthandler.enable()
     return build_app(EdgeState(settings or load_edge_settings()))
