@@ -6,7 +6,7 @@ import functools
 import ipaddress
 import re
 from typing import Final
-from urllib.parse import quote, unquote_plus
+from urllib.parse import quote, unquote, unquote_plus
 
 from publicsuffixlist import PublicSuffixList
 
@@ -49,6 +49,8 @@ _HTTP_URL = re.compile(
     rf"(?:\?{_run(_QUERY_CHARS)})?"
     rf"(?:\#{_run(_QUERY_CHARS)})?"
 )
+
+
 # The common link, checked in one regex call: lower-case "http(s)://", a lower-case host
 # name whose last label starts with a letter (so no IPv4 look-alike), no userinfo, no
 # port, no trailing dot, and no "[", "]" or "|" after it (so no placeholder either).
@@ -58,11 +60,16 @@ _HTTP_URL = re.compile(
 # Each part is possessive ("?+"): it starts with a character nothing else here can take,
 # so giving it back could never let the full match succeed, and the engine skips the
 # backtracking frames a greedy "?" costs.
+# Nor any "%25", "%5B", "%5D", "%7B", "%7C" or "%7D": those can spell a placeholder.
+def _plain_run(chars: str) -> str:
+    return _run(chars).replace("%[0-9A-Fa-f]", "%(?!25|[57][BbDd]|7[Cc])[0-9A-Fa-f]")
+
+
 _PLAIN_HTTP_URL = re.compile(
     r"https?://((?:[a-z0-9_\-]++\.)*+[a-z][a-z0-9_\-]*+)"
-    rf"(?:/{_run(_PATH_CHARS)})?+"
-    rf"(?:\?{_run(_PATH_CHARS + '?')})?+"
-    rf"(?:\#{_run(_PATH_CHARS + '?')})?+"
+    rf"(?:/{_plain_run(_PATH_CHARS)})?+"
+    rf"(?:\?{_plain_run(_PATH_CHARS + '?')})?+"
+    rf"(?:\#{_plain_run(_PATH_CHARS + '?')})?+"
 )
 plain_http_url: Final = _PLAIN_HTTP_URL.fullmatch  # group 1: the host
 _AUTHORITY = re.compile(r"[^/?#]*+//[^/?#]*+")
@@ -130,6 +137,10 @@ def check_link(found: str, prefix_www: bool) -> Destination | str:
     # Of the placeholders only *|x|* and [[x]] fit the URL grammar; test for them last,
     # as well-formed links are the common case.
     if ("*|" in url or "[[" in url) and has_placeholder(url):
+        return SKIP_PLACEHOLDER
+    # Editors percent-encode placeholders in links ("*%7CEMAIL%7C*", "%7B%7Bemail%7D%7D"),
+    # and senders fill them in so: tracked, the placeholder would be frozen in the token.
+    if "%" in url and has_placeholder(unquote(url)):
         return SKIP_PLACEHOLDER
     return Destination(match)
 

@@ -70,3 +70,21 @@ def test_whatever_the_fast_path_accepts_check_link_accepts_alike(link: str) -> N
 def test_the_fast_path_takes_only_plain_links(link: str, plain: bool) -> None:
     assert (plain_http_url(link) is not None) is plain
     _agrees(link)
+
+
+@pytest.mark.parametrize(
+    ("link", "expected"),
+    [
+        ("https://e.com/?e=*%7CEMAIL%7C*", "placeholder"),  # Mailchimp, as editors encode it
+        ("https://e.com/?e=%7B%7B%20email%20%7D%7D", "placeholder"),
+        ("https://e.com/u/%7b%25%20id%20%25%7d", "placeholder"),
+        ("https://e.com/?n=%5B%5Bname%5D%5D", "placeholder"),
+        ("https://e.com/?j=%7B%22a%22%3A%7B%7D%7D", None),  # encoded JSON, no placeholder
+        ("https://e.com/?q=50%25", None),
+    ],
+)
+def test_percent_encoded_placeholders_are_left_alone(link: str, expected: str | None) -> None:
+    checked = check_link(link, False)
+    assert (checked if isinstance(checked, str) else None) == expected
+    assert plain_http_url(link) is None  # the fast path leaves such escapes to check_link
+    _agrees(link)
