@@ -51,6 +51,11 @@ _HTTP_URL = re.compile(
 )
 
 
+def _plain_run(chars: str) -> str:
+    """_run without the escapes that can spell a placeholder: %25 %5B %5D %7B %7C %7D."""
+    return _run(chars).replace("%[0-9A-Fa-f]", "%(?!25|[57][BbDd]|7[Cc])[0-9A-Fa-f]")
+
+
 # The common link, checked in one regex call: lower-case "http(s)://", a lower-case host
 # name whose last label starts with a letter (so no IPv4 look-alike), no userinfo, no
 # port, no trailing dot, and no "[", "]" or "|" after it (so no placeholder either).
@@ -60,11 +65,7 @@ _HTTP_URL = re.compile(
 # Each part is possessive ("?+"): it starts with a character nothing else here can take,
 # so giving it back could never let the full match succeed, and the engine skips the
 # backtracking frames a greedy "?" costs.
-# Nor any "%25", "%5B", "%5D", "%7B", "%7C" or "%7D": those can spell a placeholder.
-def _plain_run(chars: str) -> str:
-    return _run(chars).replace("%[0-9A-Fa-f]", "%(?!25|[57][BbDd]|7[Cc])[0-9A-Fa-f]")
-
-
+# Nor an escape that can spell a placeholder (_plain_run): "*%7CX%7C*" goes the long way.
 _PLAIN_HTTP_URL = re.compile(
     r"https?://((?:[a-z0-9_\-]++\.)*+[a-z][a-z0-9_\-]*+)"
     rf"(?:/{_plain_run(_PATH_CHARS)})?+"
