@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import binascii
-import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,13 +13,13 @@ from litestar.testing import TestClient
 
 import control.revocations
 from control.api.app import build_app, make_context
-from control.clock import now_ms
 from control.db.migrate import upgrade
 from control.domains import add_domain
 from control.settings import ControlSettings
 from control.tenants import create_api_key, create_tenant, revoke_api_key
 from edge import token
 from tests.cluster import MASTER_KEY
+from tests.races import commits_first
 
 Client = TestClient[Litestar]
 
@@ -246,18 +245,13 @@ def test_a_revocation_added_concurrently_is_a_409(
     """The other request commits between this one's lookup and its insert: the unique
     constraint decides, and the loser gets the 409 a later request would get."""
     client, auth, _ = api
-    real_now = now_ms
-
-    def other_request_commits_first() -> int:
-        monkeypatch.setattr(control.revocations, "now_ms", real_now)
-        with sqlite3.connect(tmp_path / "api.db") as db:
-            db.execute(
-                "INSERT INTO revocations (tenant_id, kind, value, reason, created_ms)"
-                " VALUES (1, 'host', 'race.example', '', 0)"
-            )
-        return real_now()
-
-    monkeypatch.setattr(control.revocations, "now_ms", other_request_commits_first)
+    commits_first(
+        monkeypatch,
+        control.revocations,
+        tmp_path / "api.db",
+        "INSERT INTO revocations (tenant_id, kind, value, reason, created_ms)"
+        " VALUES (1, 'host', 'race.example', '', 0)",
+    )
     body = {"kind": "host", "value": "race.example"}
     lost = client.post("/v1/revocations", json=body, headers={"Authorization": auth["acme"]})
     assert lost.status_code == 409, lost.text

@@ -21,6 +21,7 @@ from control.domains import add_domain
 from control.settings import ControlSettings
 from control.tenants import create_api_key, create_tenant
 from tests.cluster import MASTER_KEY
+from tests.races import commits_first
 
 Client = TestClient[Litestar]
 TARGET = "edge.clickgate.test"
@@ -172,19 +173,14 @@ def test_a_concurrent_registration_of_the_same_name_is_a_409(
     """The other request commits between this one's lookup and its insert: the unique
     constraint decides, and the loser gets the same 409 as a later request would."""
     client, h = api
-    real_now = now_ms
-
-    def other_request_commits_first() -> int:
-        monkeypatch.setattr(control.domains, "now_ms", real_now)
-        with sqlite3.connect(tmp_path / "api.db") as db:
-            db.execute(
-                "INSERT INTO domains (tenant_id, name, is_default, created_ms, custom, dns_state,"
-                " dns_reason, dns_failures, next_check_ms, https_only)"
-                " VALUES (2, 'race.brand.test', 0, 0, 1, 'pending', '', 0, 0, 0)"
-            )
-        return real_now()
-
-    monkeypatch.setattr(control.domains, "now_ms", other_request_commits_first)
+    commits_first(
+        monkeypatch,
+        control.domains,
+        tmp_path / "api.db",
+        "INSERT INTO domains (tenant_id, name, is_default, created_ms, custom, dns_state,"
+        " dns_reason, dns_failures, next_check_ms, https_only)"
+        " VALUES (2, 'race.brand.test', 0, 0, 1, 'pending', '', 0, 0, 0)",
+    )
     lost = client.post("/v1/domains", json={"name": "race.brand.test"}, headers=h["acme"])
     assert lost.status_code == 409, lost.text
     assert lost.json()["error"]["code"] == "conflict"
