@@ -88,6 +88,8 @@ def _trim(url: str) -> str:
         if last in _TRAILING_PUNCTUATION:
             if last == "*" and url[end - 2 : end] == "|*":
                 break  # the end of a "*|MERGE|*" placeholder, not emphasis
+            if last == "~" and url[end - 2 : end] == "~~" and "~~" in url[: end - 2]:
+                break  # the end of an Eloqua "~~field~~" merge, not strikethrough
             end -= 1
         elif last in _CLOSERS and unbalanced[last] > 0:
             unbalanced[last] -= 1

@@ -16,14 +16,33 @@ from control.rewrite.model import SKIP_MALFORMED, SKIP_PLACEHOLDER, SKIP_SCHEME
 # space"), so a template's stray newline around a URL does not make the link malformed.
 C0_OR_SPACE: Final = "".join(chr(code) for code in range(0x21))
 
-# Template placeholders as (opener, closer, least characters between).
+# Template placeholders as (opener, closer, least characters between), with the
+# senders that write them.
 _PLACEHOLDERS: Final = (
-    ("{{", "}}", 0),
-    ("{%", "%}", 0),
-    ("*|", "|*", 0),
-    ("%%", "%%", 1),
-    ("[[", "]]", 0),
+    ("{{", "}}", 0),  # Liquid, Handlebars, Jinja, Mustache (Postmark, SES, SendGrid, HubSpot)
+    ("{%", "%}", 0),  # Liquid and Jinja tags
+    ("*|", "|*", 0),  # Mailchimp, Mandrill
+    ("%%", "%%", 1),  # Salesforce Marketing Cloud, Pardot, Acoustic
+    ("[[", "]]", 0),  # GetResponse, Mailjet, Constant Contact
+    ("$(", ")$", 1),  # Oracle Responsys: $(EMAIL_ADDRESS_)$
+    ("${", "}", 1),  # Responsys RPL, FreeMarker
+    ("$[", "]$", 1),  # Zoho Campaigns: $[LI:EMAIL]$
+    ("~~", "~~", 1),  # Oracle Eloqua field merges: ~~eloqua..type--emailfield..~~
+    ("<%", "%>", 0),  # Adobe Campaign, ERB
 )
+# Merge tags spelled as one name between single delimiters, matched whole so that
+# ordinary URLs (medium.com/@user, filter[a]=1, caf%C3%A9, $top=10) are not taken
+# for them. A "%NAME%" never starts with two hex digits: that would be an escape.
+_NAMED_PLACEHOLDER = re.compile(
+    r"@[A-Z][A-Z0-9_]++@"  # dotdigital: @FIRSTNAME@
+    r"|\$[A-Za-z_]\w*+\$"  # Emarsys: $email$
+    r"|%(?![0-9A-Fa-f]{2})[A-Za-z_][\w.]*+%"  # ActiveCampaign %EMAIL%, Mailgun %recipient.x%
+    r"|\{[!$]?[A-Za-z_][\w.:=\-]*+\}"  # Mautic {contactfield=email}, AWeber {!email}
+    # Campaign Monitor, Sendy: [email], [firstname,fallback=there], as a whole value
+    r"|(?<=[=/?&#])\[[A-Za-z_][\w.\-]*+(?:,fallback=[^\]]*+)?\]"
+)
+# What each placeholder that fits the URL grammar holds: a cheap test before the full one.
+_FITS_URL_PLACEHOLDER: Final = re.compile(r"\*\||[\[$@]|~~").search
 _HTTP_SCHEME = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?:")
 _WWW = re.compile(r"[Ww][Ww][Ww]\.")
 
@@ -65,12 +84,15 @@ def _plain_run(chars: str) -> str:
 # Each part is possessive ("?+"): it starts with a character nothing else here can take,
 # so giving it back could never let the full match succeed, and the engine skips the
 # backtracking frames a greedy "?" costs.
-# Nor an escape that can spell a placeholder (_plain_run): "*%7CX%7C*" goes the long way.
+# Nor an escape that can spell a placeholder (_plain_run): "*%7CX%7C*" goes the long way,
+# as do "$", "@" and "~", which the single-delimiter merge tags are made of ($(X)$,
+# @X@, ~~X~~), rare in other links.
+_PLAIN_CHARS: Final = _PATH_CHARS.replace("$", "").replace("@", "").replace("~", "")
 _PLAIN_HTTP_URL = re.compile(
     r"https?://((?:[a-z0-9_\-]++\.)*+[a-z][a-z0-9_\-]*+)"
-    rf"(?:/{_plain_run(_PATH_CHARS)})?+"
-    rf"(?:\?{_plain_run(_PATH_CHARS + '?')})?+"
-    rf"(?:\#{_plain_run(_PATH_CHARS + '?')})?+"
+    rf"(?:/{_plain_run(_PLAIN_CHARS)})?+"
+    rf"(?:\?{_plain_run(_PLAIN_CHARS + '?')})?+"
+    rf"(?:\#{_plain_run(_PLAIN_CHARS + '?')})?+"
 )
 plain_http_url: Final = _PLAIN_HTTP_URL.fullmatch  # group 1: the host
 _AUTHORITY = re.compile(r"[^/?#]*+//[^/?#]*+")
@@ -107,13 +129,13 @@ class Destination:
 
 
 def has_placeholder(value: str) -> bool:
-    """True when a template placeholder ({{x}}, {%x%}, *|x|*, %%x%%, [[x]]) is left in."""
+    """True when a template placeholder ({{x}}, *|x|*, %%x%%, $(x)$, ...) is left in."""
     for opener, closer, least in _PLACEHOLDERS:
         # If the first opener has no closer after it, no later one has: linear time.
         start = value.find(opener)
         if start >= 0 and value.find(closer, start + len(opener) + least) >= 0:
             return True
-    return False
+    return _NAMED_PLACEHOLDER.search(value) is not None
 
 
 def check_link(found: str, prefix_www: bool) -> Destination | str:
@@ -135,9 +157,9 @@ def check_link(found: str, prefix_www: bool) -> Destination | str:
     match = None if url is None else _well_formed(url)
     if url is None or match is None:
         return SKIP_PLACEHOLDER if has_placeholder(found) else SKIP_MALFORMED
-    # Of the placeholders only *|x|* and [[x]] fit the URL grammar; test for them last,
-    # as well-formed links are the common case.
-    if ("*|" in url or "[[" in url) and has_placeholder(url):
+    # Some placeholders fit the URL grammar (*|x|*, [[x]], $(x)$, ~~x~~, @X@, =[x]); test
+    # for them last, as well-formed links are the common case.
+    if _FITS_URL_PLACEHOLDER(url) is not None and has_placeholder(url):
         return SKIP_PLACEHOLDER
     # Editors percent-encode placeholders in links ("*%7CEMAIL%7C*", "%7B%7Bemail%7D%7D"),
     # and senders fill them in so: tracked, the placeholder would be frozen in the token.

@@ -237,6 +237,12 @@ def test_www_prefix_is_an_option() -> None:
         "%%view_email_url%%",
         "https://example.com/help/[[slug]]",
         "mailto:{{email}}",
+        "https://example.com/?e=$(EMAIL_ADDRESS_)$",
+        "https://example.com/?e=~~eloqua..type--emailfield..syntax--EmailAddress~~",
+        "https://example.com/?e=@EMAIL@",
+        "https://example.com/?e=[email]&amp;n=[firstname,fallback=]",
+        "https://example.com/?e=%recipient.email%",
+        "https://example.com/users/{id}",  # an RFC 6570 URI template never filled in
     ],
 )
 def test_placeholders_stay_untouched(href: str) -> None:
@@ -292,7 +298,8 @@ def test_links_a_browser_cleans_up_go_where_the_browser_goes(href: str, destinat
         "https://example.com/a<b",
         "https://example.com/back\\slash",
         'https://example.com/"quote',
-        "https://example.com/a{b}",
+        "https://example.com/a{b",
+        "https://example.com/a}b{",
         "https://bücher.example/",
         "https://example.com/?q=José",
         "https://example.com/#a#b",

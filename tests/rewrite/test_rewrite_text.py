@@ -152,6 +152,26 @@ def test_a_placeholder_with_spaces_is_one_link_reported_as_a_placeholder(url: st
     assert result.text == text
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://e.com/?e=$(EMAIL_ADDRESS_)$",
+        "https://e.com/?e=~~eloqua..type--emailfield..syntax--EmailAddress~~",
+        "https://e.com/?e=%EMAIL%",
+        "https://e.com/?e=[email]",
+    ],
+)
+def test_other_senders_merge_tags_end_a_text_url_whole(url: str) -> None:
+    # Eloqua's closing "~~" is not markdown strikethrough here: the URL opened it.
+    text = f"Your preferences: {url}.\n"
+    result = rewrite(text=text)
+    assert [(link.original_url, link.skip_reason) for link in result.links] == [
+        (url, "placeholder")
+    ]
+    assert result.text == text
+    assert urls_in("See ~~https://e.com/old~~ now") == ["https://e.com/old"]
+
+
 def test_a_placeholder_never_joins_two_lines_or_runs_on() -> None:
     # An opener whose closer is on the next line, or too far, ends the URL as before.
     assert urls_in("https://e.com/{{ a\nb }} x") == ["https://e.com/{{"]

@@ -16,6 +16,7 @@ _PIECES = st.sampled_from(
         "/", "?", "#", "&", "=", ":", "@", "%", "%2F", "%zz", "[", "]", "|", "*", "{",
         "}", "%%", "[[", "]]", "*|", "|*", "{{", "}}", " ", "\u00e9", "com", "1.2.3.4",
         "256", "[::1]", ":8080", ":99999", "~", "!", "$", "'", "(", ")", "+", ",", ";",
+        "$(", ")$", "~~", "@X@", "$x$", "%X%", "=[x]",
     ]
 )  # fmt: skip
 _NOISY = st.builds("".join, st.lists(_PIECES, max_size=14)).map(
@@ -87,4 +88,45 @@ def test_percent_encoded_placeholders_are_left_alone(link: str, expected: str | 
     checked = check_link(link, False)
     assert (checked if isinstance(checked, str) else None) == expected
     assert plain_http_url(link) is None  # the fast path leaves such escapes to check_link
+    _agrees(link)
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://e.com/?e=$(EMAIL_ADDRESS_)$",  # Oracle Responsys
+        "https://e.com/?e=${EMAIL_ADDRESS_}",  # Responsys RPL, FreeMarker
+        "https://e.com/?e=$[LI:EMAIL]$",  # Zoho Campaigns
+        "https://e.com/?e=~~eloqua..type--emailfield..syntax--EmailAddress~~",  # Eloqua
+        "https://e.com/?e=<%= recipient.email %>",  # Adobe Campaign
+        "https://e.com/?e=@EMAIL@",  # dotdigital
+        "https://e.com/?e=$email$",  # Emarsys
+        "https://e.com/?e=%EMAIL%",  # ActiveCampaign
+        "https://e.com/?e=%recipient.email%",  # Mailgun recipient variables
+        "https://e.com/?e={contactfield=email}",  # Mautic
+        "https://e.com/?e={!email}",  # AWeber
+        "https://e.com/?e=[email]",  # Campaign Monitor, Sendy
+        "https://e.com/u/[firstname,fallback=there]",
+    ],
+)
+def test_other_senders_merge_tags_are_placeholders(link: str) -> None:
+    assert check_link(link, False) == "placeholder"
+    assert plain_http_url(link) is None
+    _agrees(link)
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://medium.com/@user/a-post",
+        "https://social.example/@user@other.example",
+        "https://e.com/caf%C3%A9%20cr%C3%A8me",  # escapes are not "%NAME%"
+        "https://e.com/odata?$filter=a&$top=10",
+        "https://e.com/~user/index.html",
+        "https://e.com/?filter[status]=open",
+        "https://e.com/price/$5",
+    ],
+)
+def test_urls_that_only_look_like_merge_tags_are_tracked(link: str) -> None:
+    assert isinstance(check_link(link, False), Destination)
     _agrees(link)
