@@ -23,9 +23,12 @@ def _cjk_punctuation() -> str:
 # Characters that end a URL in prose: whitespace (so no URL spans a line break), angle
 # brackets, straight double quotes, backticks (markdown code; never in a URL), typographic
 # quotes (a "\u2019s" after a link must not be percent-encoded into it), guillemets, the
-# ellipsis, and CJK/full-width punctuation.
+# ellipsis, CJK/full-width punctuation, and the invisible marks that right-to-left text
+# puts around a URL and preheaders pad with (bidi marks and isolates, zero-width space,
+# word joiner, BOM): never meant as part of a link, they would be percent-encoded into it.
 _NOT_URL: Final = (
-    '\\s<>"`\u2018\u2019\u201c\u201d\u00ab\u00bb\u2039\u203a\u2026' + _cjk_punctuation()
+    '\\s<>"`\u2018\u2019\u201c\u201d\u00ab\u00bb\u2039\u203a\u2026'
+    "\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff" + _cjk_punctuation()
 )
 # A template placeholder may hold spaces ("{{ user.id }}", "{% if a %}", "[[ name ]]"):
 # taken whole, so the link is reported as a placeholder rather than cut at the space
@@ -47,6 +50,11 @@ _URLS_WITH_WWW = re.compile(f"{_SCHEME_URL}|{_WWW_URL}")
 # closes the link only when the link holds no "'" of its own to pair it with.
 _TRAILING_PUNCTUATION: Final = ".,;:!?*_~"
 _CLOSERS: Final = {")": "(", "]": "[", "}": "{"}
+# The end of a placeholder whose last character would otherwise be taken for emphasis.
+_PLACEHOLDER_ENDS: Final = ("|*", "%7C*", "%7c*")
+# A character reference left by a careless HTML-to-text conversion ("&gt;", "&#41;"):
+# with its ";" it belongs to the sentence, as in GitHub's autolinks.
+_TRAILING_REFERENCE = re.compile(r"&(?:[A-Za-z0-9]++|#[0-9]++|#[xX][0-9A-Fa-f]++)\Z")
 
 
 def rewrite_text(text: str, session: LinkSession, *, enabled: bool, prefix_www: bool) -> str:
@@ -62,15 +70,22 @@ def rewrite_text(text: str, session: LinkSession, *, enabled: bool, prefix_www: 
 
 def find_urls(text: str, *, prefix_www: bool) -> list[tuple[int, int]]:
     """Spans of the URLs in text, trailing punctuation and unbalanced closers excluded."""
-    pattern = _URLS_WITH_WWW if prefix_www else _URLS
+    search = (_URLS_WITH_WWW if prefix_www else _URLS).search
     spans: list[tuple[int, int]] = []
-    for match in pattern.finditer(text):
-        start = match.start()
-        url = _trim(match.group())
+    match = search(text)
+    while match is not None:
+        start, url = match.start(), match.group()
+        # A markdown link's "](" ends the URL before it: "[https://a](https://b)" and
+        # html2text's linked image "[![x](https://a/i.png)](https://b)" hold two URLs.
+        split = url.find("](")
+        if split >= 0:
+            url = url[:split]
+        url = _trim(url)
         # A bare "https://" or "www." (say, before a line break) is not a link.
         prefix = 4 if url[0] in "Ww" else url.index("://") + 3
         if len(url) > prefix:
             spans.append((start, start + len(url)))
+        match = search(text, start + split + 2 if split >= 0 else match.end())
     return spans
 
 
@@ -86,19 +101,23 @@ def _trim(url: str) -> str:
     while end:
         last = url[end - 1]
         if last in _TRAILING_PUNCTUATION:
-            if last == "*" and url[end - 2 : end] == "|*":
+            if last == "*" and url.endswith(_PLACEHOLDER_ENDS, 0, end):
                 break  # the end of a "*|MERGE|*" placeholder, not emphasis
             if last == "~" and url[end - 2 : end] == "~~" and "~~" in url[: end - 2]:
                 break  # the end of an Eloqua "~~field~~" merge, not strikethrough
             end -= 1
+            if last == ";" and (reference := _TRAILING_REFERENCE.search(url, 0, end)):
+                end = reference.start()
         elif last in _CLOSERS and unbalanced[last] > 0:
             unbalanced[last] -= 1
             end -= 1
         elif last == "'" and quotes % 2:  # "'https://e.com/'" but not "?q='x'"
             quotes -= 1
             end -= 1
-        elif not last.isascii() and unicodedata.category(last).startswith("P"):
+        elif not last.isascii() and unicodedata.category(last)[0] == "P":
             end -= 1  # "\u2013", "\u060c", "\u0964", ...: punctuation of the sentence
+        elif not last.isascii() and unicodedata.category(last) == "Cf":
+            end -= 1  # an invisible format character (a joiner) after the URL
         else:
             break
     return url[:end]

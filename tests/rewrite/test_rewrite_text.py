@@ -41,6 +41,24 @@ def urls_in(text: str, prefix_www: bool = False) -> list[str]:
             ["https://e.com/a", "https://e.com/b"],
         ),
         ("[link](https://e.com/a)", ["https://e.com/a"]),
+        # A markdown link whose text is a URL, and html2text's linked image: two URLs.
+        ("[https://e.com/a](https://e.com/b)", ["https://e.com/a", "https://e.com/b"]),
+        (
+            "[![Logo](https://e.com/logo.png)](https://e.com/home)",
+            ["https://e.com/logo.png", "https://e.com/home"],
+        ),
+        # Character references a careless HTML-to-text conversion left after a link.
+        (
+            "&lt;https://e.com/a&gt; and https://e.com/b&#41;.",
+            ["https://e.com/a", "https://e.com/b"],
+        ),
+        ("https://e.com/?a=1&amp;b=2", ["https://e.com/?a=1&amp;b=2"]),  # not at the end
+        # Bidi marks around a URL in right-to-left text, zero-width padding, a joiner.
+        (
+            "\u202bhttps://e.com/a\u202c \u2066https://e.com/b\u2069 https://e.com/c\u200bnext"
+            " https://e.com/d\u200d",
+            ["https://e.com/a", "https://e.com/b", "https://e.com/c", "https://e.com/d"],
+        ),
         ("[https://e.com/a]", ["https://e.com/a"]),
         ("https://e.com/a?b=[1]", ["https://e.com/a?b=[1]"]),
         ("HTTPS://E.COM/A", ["HTTPS://E.COM/A"]),
@@ -156,6 +174,7 @@ def test_a_placeholder_with_spaces_is_one_link_reported_as_a_placeholder(url: st
     "url",
     [
         "https://e.com/?e=$(EMAIL_ADDRESS_)$",
+        "https://e.com/?e=*%7CEMAIL%7C*",  # Mailchimp's closing "*" is not emphasis
         "https://e.com/?e=~~eloqua..type--emailfield..syntax--EmailAddress~~",
         "https://e.com/?e=%EMAIL%",
         "https://e.com/?e=[email]",
