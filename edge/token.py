@@ -18,6 +18,13 @@ stats and the kill switch. Refusing those spellings would cost the hot path abou
 a token check for no change in what is counted or blocked. (A "/" in a token with no
 netloc before it reads as the end of a netloc, so that spelling fails closed: 404.)
 
+A token never ends in "-" or "_": plain-text linkifiers drop those from the end of a
+URL (Thunderbird a "-", GitHub-flavoured ones a "_"), which would cut the tag short,
+and a tracked URL may land in a text body or be pasted anywhere. When one would, the
+minter moves the link's ``sent_at`` on by a second and signs again (about one link in
+32, rarely more than a second); a token without a send time (``sent_at`` 0) is left
+as it is. Nothing changes for the edge.
+
 The MAC covers the readable netloc, so the host a reader sees is the host the
 link goes to. ``body`` is a msgpack array (see :class:`Body`); with the netloc in
 the path, ``body.url`` holds only what follows it (path, query, fragment) and the
@@ -61,6 +68,8 @@ _TO_URL = bytes.maketrans(b"+/", b"-_")
 _COMPACT = re.compile(r"(https?)://([A-Za-z0-9][A-Za-z0-9.-]{0,252}(?::[0-9]{1,5})?)(?=[/?#]|\Z)")
 _HEADERS: Final = tuple(bytes((VERSION << 2 | pad,)) for pad in range(3))
 _ZEROS: Final = (b"", b"\0", b"\0\0")
+# Last characters that linkifiers of plain text drop from a URL ("-", "_" as bytes).
+_CUT_FROM_THE_END: Final = frozenset(b"-_")
 _ARRAY_OF_8: Final = b"\x98"  # msgpack fixarray header of Body's eight fields
 _CACHE_SIZE: Final = 4096
 
@@ -225,13 +234,22 @@ class TokenMinter:
             self._last = (location, tags, tail)
         indexes = self._INDEXES
         encoded = indexes[index] if 0 <= index < len(indexes) else _encode_body(index)
-        body = head + encoded + tail
-        pad = -(len(body) + 1 + TAG_LEN) % 3
-        signed = _HEADERS[pad] + body + _ZEROS[pad]
-        hasher = hasher.copy()
-        hasher.update(signed)
-        raw = signed + hasher.digest(TAG_LEN)
-        return prefix + binascii.b2a_base64(raw, newline=False).translate(_TO_URL).decode()
+        text = _sign(hasher, head + encoded + tail)
+        if text[-1] in _CUT_FROM_THE_END and self._sent_at:
+            text = self._resigned_later(hasher, head + encoded, location, tags)
+        return prefix + text.decode()
+
+    def _resigned_later(
+        self, hasher: blake3, head: bytes, location: int, tags: tuple[str, ...]
+    ) -> bytes:
+        """The token signed with a later send time, so it ends in neither "-" nor "_"
+        (each try has a 1 in 32 chance to, so 40 tries all failing is 1e-60)."""
+        for later in range(1, 41):
+            tail = _encode_body((location, tags, self._sent_at + later, self._recipient))
+            text = _sign(hasher, head + tail[1:])
+            if text[-1] not in _CUT_FROM_THE_END:
+                break
+        return text
 
     def _learn(self, url: str) -> tuple[str, blake3, bytes]:
         """Check a new destination and encode what every token to it shares."""
@@ -266,6 +284,16 @@ class TokenMinter:
             self._tails.clear()
         self._tails[(location, tags)] = tail
         return tail
+
+
+def _sign(hasher: blake3, body: bytes) -> bytes:
+    """The base64url token of ``body`` (key id onwards), padded, under its netloc's hasher."""
+    pad = -(len(body) + 1 + TAG_LEN) % 3
+    signed = _HEADERS[pad] + body + _ZEROS[pad]
+    hasher = hasher.copy()
+    hasher.update(signed)
+    raw = signed + hasher.digest(TAG_LEN)
+    return binascii.b2a_base64(raw, newline=False).translate(_TO_URL)
 
 
 def open_token(path: str, keys: dict[int, bytes]) -> Opened | None:

@@ -29,13 +29,18 @@ def reference_mint(
         rest = after[len(netloc) :]
     else:
         netloc, flags, rest = "", 0, url
-    body = token.Body(flags, rest, message_id, index, location, tags, 1_700_000_000, "h:r")
-    unpadded = bytes([token.VERSION << 2]) + token._leb128(key_id) + _encode(body)
-    pad = -(len(unpadded) + token.TAG_LEN) % 3
-    signed = bytes([token.VERSION << 2 | pad]) + unpadded[1:] + bytes(pad)
-    tag = blake3(netloc.encode() + b"\n" + signed, key=KEY).digest(token.TAG_LEN)
-    text = base64.urlsafe_b64encode(signed + tag).decode()  # no "=": len is a multiple of 3
-    return f"{netloc}/{text}" if netloc else text
+    sent_at = 1_700_000_000
+    while True:
+        body = token.Body(flags, rest, message_id, index, location, tags, sent_at, "h:r")
+        unpadded = bytes([token.VERSION << 2]) + token._leb128(key_id) + _encode(body)
+        pad = -(len(unpadded) + token.TAG_LEN) % 3
+        signed = bytes([token.VERSION << 2 | pad]) + unpadded[1:] + bytes(pad)
+        tag = blake3(netloc.encode() + b"\n" + signed, key=KEY).digest(token.TAG_LEN)
+        text = base64.urlsafe_b64encode(signed + tag).decode()  # no "=": len is a multiple of 3
+        # A token must not end in what linkifiers cut off: a second later.
+        if text[-1] not in "-_":
+            return f"{netloc}/{text}" if netloc else text
+        sent_at += 1
 
 
 def _with_one_char(text: str, char: str | None, at: int) -> str:
@@ -140,3 +145,26 @@ def test_caches_stay_bounded_and_correct() -> None:
     assert len(minter._by_url) <= token._CACHE_SIZE
     assert len(minter._tails) <= token._CACHE_SIZE
     assert len(minter._by_netloc) <= 7
+
+
+def test_no_token_ends_in_what_linkifiers_cut_off() -> None:
+    # Thunderbird drops a trailing "-" from a URL in plain text, GitHub-flavoured
+    # linkifiers a "_": the tag would lose its last character and the link would 404.
+    minter = token.TokenMinter(1, KEY, message_id="m", sent_at=1_700_000_000, recipient="h:r")
+    moved = 0
+    for index in range(2000):
+        location = index % 2  # html and text alike
+        minted = minter.mint(f"https://e.com/{index}", index, location, ())
+        assert minted[-1] not in "-_"
+        opened = token.open_token(minted, {1: KEY})
+        assert opened is not None and opened.url == f"https://e.com/{index}"
+        assert 0 <= opened.body.sent_at - 1_700_000_000 <= 40
+        moved += opened.body.sent_at != 1_700_000_000
+    assert 20 < moved < 140  # about 2000 / 32 signed again
+    # No send time to move: the token is left as the format makes it, "-" and "_" too.
+    unsent = token.TokenMinter(1, KEY)
+    texts = [unsent.mint(f"https://e.com/{n}", n, token.LOCATION_TEXT, ()) for n in range(500)]
+    assert {text[-1] for text in texts} & {"-", "_"}
+    opened_all = [token.open_token(text, {1: KEY}) for text in texts]
+    assert {opened.body.sent_at for opened in opened_all if opened is not None} == {0}
+    assert None not in opened_all
