@@ -66,7 +66,7 @@ def clicks_of(tenant: int, count: int, start: int, rng: random.Random) -> Iterat
             sent // 1000,
             f"r{m}", "192.0.2.0", "UA", "", "", "", browser, "", os_name, "", "", platform, "",
             COUNTRIES[rng.randrange(len(COUNTRIES))], "", "", 0, "", bot,
-            '["known_bot_ua"]' if bot else "[]", 0.9 if bot else 0.0,
+            '["known_bot_ua"]' if bot else "[]", 0.9 if bot else 0.0, _stream(m),
         )  # fmt: skip
 
 
@@ -74,9 +74,14 @@ def messages_of(tenant: int, count: int, start: int) -> Iterator[tuple[Any, ...]
     messages = max(1, count // 4)
     for m in range(messages):
         sent = start + m * (END - start) // messages
-        stream = "outbound" if m % 5 else "broadcast"
+        stream = _stream(m)
         domain = f"c{m % 2}.t{tenant}.test"
         yield (tenant, f"m{m}", stream, _json(TAG_SETS[m % 4]).decode(), 10, domain, sent, sent)
+
+
+def _stream(message: int) -> str:
+    """Message m's stream, in its record and in its clicks, as ingest stores them."""
+    return "outbound" if message % 5 else "broadcast"
 
 
 def plan(clicks: int, tenants: int) -> list[tuple[int, int]]:

@@ -15,6 +15,7 @@ from control.db.models import SigningKey, Tenant
 from control.enrich import Enricher
 from control.keys import key_secret
 from control.privacy import drop_erased
+from control.rollups.facts import streams_of
 from control.rollups.roll import roll_new_clicks
 from control.store import insert_new_clicks
 from control.webhooks.outbox import enqueue_click_events
@@ -102,6 +103,7 @@ class Ingestor:
             _text(click.accept_language.decode("latin-1"))[:200],
             _text(click.purpose.decode("latin-1"))[:64],
             *_enrichment_columns(found),
+            "",  # stream: store_new looks the batch's messages up at once
         )
 
     def enrich(
@@ -142,7 +144,7 @@ def store_new(session: Session, rows: list[tuple[Any, ...]]) -> int:
 
     The burst check runs first so the rollups count each click with its final verdict.
     """
-    rows = drop_erased(session, rows)
+    rows = with_streams(session, drop_erased(session, rows))
     inserted = insert_new_clicks(session, rows)
     if inserted:
         new = set(inserted)
@@ -155,6 +157,16 @@ def store_new(session: Session, rows: list[tuple[Any, ...]]) -> int:
         roll_new_clicks(session, new_rows, flipped)
         enqueue_click_events(session, new_rows)
     return len(inserted)
+
+
+def with_streams(session: Session, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The rows with each click's stream (the last column): its message record's, now.
+
+    Tokens do not carry the stream; it is looked up once, here, and stored with the
+    click, so raw queries, rollups, webhooks and a rollup rebuild all see the same one.
+    """
+    streams = streams_of(session, {(row[1], row[10]) for row in rows})
+    return [(*row[:-1], streams.get((row[1], row[10]), "")) for row in rows]
 
 
 def _text(value: str) -> str:

@@ -216,8 +216,10 @@ def record_message(
 ) -> None:
     """Insert, or update the earlier rewrite of the same message id (first time kept).
 
-    A first rewrite counts as a message sent in the rollups (stream, domain and tags of
-    that first rewrite), in this transaction; later rewrites do not count again.
+    A first rewrite counts as a message sent in the rollups (in its hour, with its
+    stream, domain and tags), in this transaction; a later rewrite does not count again,
+    but one that changes stream or tags moves the count, so the rollups say what the
+    record says. (The clicks stored meanwhile keep the stream they were stored with.)
     """
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     values = {"stream": stream, "tags": tags, "tracked_links": tracked_links, "updated_ms": now}
@@ -229,13 +231,22 @@ def record_message(
             Message.id
         )
     ).first()
-    if created is None:
-        session.execute(
-            update(Message)
-            .where(Message.tenant_id == tenant_id, Message.message_id == message_id)
-            .values(**values)
-        )
-        return
     deltas = Deltas()
-    deltas.add(tenant_id, "sent", now, False, (stream, domain, tags_text(tags), ""), (1, 0, 0))
+    if created is None:
+        this = (Message.tenant_id == tenant_id) & (Message.message_id == message_id)
+        # Locked (PostgreSQL; SQLite's insert above took the write lock): concurrent
+        # rewrites of one message move its count one after the other.
+        old = session.execute(
+            select(Message.stream, Message.domain, Message.tags, Message.created_ms)
+            .where(this)
+            .with_for_update()
+        ).one()
+        session.execute(update(Message).where(this).values(**values))
+        old_labels = (old.stream, old.domain, tags_text(old.tags), "")
+        new_labels = (stream, old.domain, tags_text(tags), "")
+        if new_labels != old_labels:
+            deltas.add(tenant_id, "sent", old.created_ms, False, old_labels, (-1, 0, 0))
+            deltas.add(tenant_id, "sent", old.created_ms, False, new_labels, (1, 0, 0))
+    else:
+        deltas.add(tenant_id, "sent", now, False, (stream, domain, tags_text(tags), ""), (1, 0, 0))
     deltas.flush(session)

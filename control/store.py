@@ -54,6 +54,7 @@ CLICK_COLUMNS = (
     "is_bot",
     "bot_reasons",
     "bot_confidence",
+    "stream",  # filled in by control.ingest.store_new from the message record
 )
 _COLS = ", ".join(CLICK_COLUMNS)
 _SQLITE_INSERT = f"INSERT INTO clicks ({_COLS}) VALUES ({', '.join('?' * len(CLICK_COLUMNS))})"

@@ -137,6 +137,7 @@ def row(s: Spec) -> Click:
         is_bot=s.is_bot,
         bot_reasons=["known_bot_ua"] if s.is_bot else [],
         bot_confidence=0.9 if s.is_bot else 0,
+        stream=s.stream(),  # what ingest finds in the message record (see record())
     )
 
 

@@ -160,8 +160,9 @@ def test_raw_pages_and_exports_agree(api: Api) -> None:
     assert rows[0]["browser"] == clicks[0]["client"]["browser"]
     assert json.loads(rows[0]["tags"]) == clicks[0]["tags"]
     header = response.text.split("\r\n", 1)[0].split(",")
-    assert header[:3] == ["click_id", "time", "time_ms"] and header[-1] == "message_id"
+    assert header[:3] == ["click_id", "time", "time_ms"] and header[-2:] == ["message_id", "stream"]
     assert [r["message_id"] for r in rows] == [c["message_id"] for c in clicks]
+    assert [r["stream"] for r in rows] == [c["stream"] for c in clicks]
     humans = walk(api, "acme", bots="exclude")
     assert len(humans) == len([s for s in expected if not s.is_bot])
 

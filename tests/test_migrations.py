@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 from control.db.engine import make_engine
 from control.db.migrate import alembic_config, upgrade
 from control.db.models import Base, ConfigRevision
+from control.store import CLICK_COLUMNS
 
 
 def test_migrated_schema_matches_models(database_url: str) -> None:
@@ -54,3 +55,44 @@ def test_domains_pending_at_the_upgrade_must_prove_ownership(database_url: str) 
     engine.dispose()
     assert tokens["click.acme.test"] is None and tokens["live.brand.test"] is None
     assert re.fullmatch(r"[0-9a-f]{32}", tokens["pending.brand.test"] or "")
+
+
+def test_clicks_stored_before_0008_take_their_message_records_stream(database_url: str) -> None:
+    engine = make_engine(database_url)
+    config = alembic_config(engine)
+    columns = CLICK_COLUMNS[:-1]  # as 0007 left the clicks table: no stream
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0007")
+        conn.execute(text("INSERT INTO tenants VALUES (1, 'acme', 0, false, 0)"))
+        conn.execute(
+            text(
+                "INSERT INTO messages (tenant_id, message_id, stream, tags, tracked_links,"
+                " domain, created_ms, updated_ms) VALUES (1, 'm1', 'promo', '[]', 1, '', 0, 0)"
+            )
+        )
+        for n, message_id in enumerate(["m1", "m9", ""]):  # recorded, unrecorded, none
+            values = {name: 0 for name in columns} | {
+                name: "" for name in columns if name not in _NUMBERS
+            }
+            values |= {"click_id": f"{n:032x}", "tenant_id": 1, "message_id": message_id}
+            values |= {"tags": "[]", "bot_reasons": "[]", "is_bot": False}
+            conn.execute(
+                text(
+                    f"INSERT INTO clicks ({', '.join(columns)}) "
+                    f"VALUES ({', '.join(':' + name for name in columns)})"
+                ),
+                values,
+            )
+    upgrade(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT message_id, stream FROM clicks ORDER BY click_id"))
+        streams = [tuple(row) for row in rows]
+    engine.dispose()
+    assert streams == [("m1", "promo"), ("m9", ""), ("", "")]
+
+
+_NUMBERS = {
+    "tenant_id", "key_id", "time_ms", "received_ms", "status", "link_index", "sent_at",
+    "asn", "bot_confidence", "is_bot",
+}  # fmt: skip

@@ -13,6 +13,7 @@ from control.db.engine import make_engine, make_sessionmaker
 from control.db.migrate import upgrade
 from control.db.models import Click
 from control.ingest import store_new
+from control.messages import record_message
 from control.rollups.rebuild import rebuild
 from control.stats import aggregate, rolled
 from control.stats.filters import ClickFilter
@@ -198,3 +199,43 @@ def test_rebuild_answers_like_ingest(sessions: sessionmaker[Session]) -> None:
     with sessions() as session:
         assert [rolled.breakdown(session, WHOLE, d, 100) for d in DIMS] == before
         assert sorted(rolled.counted(session, WHOLE, days=True)) == sorted(series)
+
+
+def test_a_message_rewritten_into_another_stream_moves_its_count_not_its_clicks(
+    sessions: sessionmaker[Session],
+) -> None:
+    # m1 was recorded in "outbound" with tags ["news"] (the fixture). Two clicks, then
+    # the sender rewrites m1 into "broadcast" with tags ["promo"], then one more click.
+    ingest(sessions, [spec(1, 0), spec(2, HOUR)])
+    with sessions.begin() as session:
+        record_message(session, T, "m1", "broadcast", ["promo"], 1, T0 + 40 * HOUR)
+    ingest(sessions, [spec(3, 2 * HOUR, link=1)])
+
+    def answers() -> dict[tuple[str, str | None], tuple[int, int]]:
+        """(stream, tag) -> (clicks, messages sent), the rollups and raw clicks agreeing."""
+        found = {}
+        with sessions() as session:
+            for stream in ("outbound", "broadcast"):
+                for tag in (None, "news", "promo"):
+                    f = dataclasses.replace(WHOLE, stream=stream, tag=tag)
+                    o = rolled.overview(session, f)
+                    assert o == aggregate.overview(session, f), (stream, tag)
+                    found[(stream, tag)] = (o.total, o.sent)
+            for dimension in DIMS:
+                rows = rolled.breakdown(session, WHOLE, dimension, 100)
+                assert rows == aggregate.breakdown(session, WHOLE, dimension, 100), dimension
+        return found
+
+    expected = {
+        # The clicks keep the stream they were stored with; their tags are the tokens'.
+        ("outbound", None): (2, 1),  # m2 is still sent in "outbound"; m1 moved
+        ("outbound", "news"): (2, 0),
+        ("outbound", "promo"): (0, 0),
+        ("broadcast", None): (1, 2),  # m3 and, now, m1
+        ("broadcast", "news"): (1, 1),  # m3's tags hold "news"
+        ("broadcast", "promo"): (0, 1),
+    }
+    assert answers() == expected
+    with sessions.begin() as session:
+        rebuild(session)
+    assert answers() == expected

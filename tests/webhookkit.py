@@ -18,6 +18,7 @@ from control.api.app import make_context
 from control.api.context import AppContext
 from control.db.migrate import upgrade
 from control.db.models import WebhookDelivery
+from control.ingest import with_streams
 from control.settings import ControlSettings
 from control.store import CLICK_COLUMNS, insert_new_clicks
 from control.tenants import create_api_key, create_tenant
@@ -126,6 +127,7 @@ def click_row(spec: Spec) -> tuple[Any, ...]:
 def ingest(ctx: AppContext, rows: list[tuple[Any, ...]]) -> int:
     """What Ingestor.ingest does around the outbox: enqueue only what was inserted."""
     with ctx.sessions.begin() as session:
+        rows = with_streams(session, rows)
         new = set(insert_new_clicks(session, rows))
         return enqueue_click_events(session, [r for r in rows if r[0] in new])
 

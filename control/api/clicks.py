@@ -37,6 +37,7 @@ class ClickOut(msgspec.Struct, kw_only=True):
     time: str  # RFC 3339, UTC
     time_ms: int
     message_id: str  # "" for a link minted without one
+    stream: str  # its message record's stream when stored; "" for no record
     url: str
     location: str
     link_index: int
@@ -72,6 +73,7 @@ def click_out(row: Click) -> ClickOut:
         time=rfc3339(row.time_ms),
         time_ms=row.time_ms,
         message_id=row.message_id,
+        stream=row.stream,
         url=row.url,
         location=row.location,
         link_index=row.link_index,

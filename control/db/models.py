@@ -187,6 +187,9 @@ class Click(Base):
     is_bot: Mapped[bool] = mapped_column()
     bot_reasons: Mapped[list[Any]] = mapped_column(JSON)
     bot_confidence: Mapped[float] = mapped_column(Float)
+    # The message record's stream when the click was stored ("" for a message with no
+    # record): frozen, as in the rollups, so a later rewrite moves no click.
+    stream: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
     __table_args__ = (
         Index("ix_clicks_tenant_message", "tenant_id", "message_id", "time_ms"),

@@ -88,6 +88,7 @@ FACT_COLUMNS = (
     Click.click_id, Click.tenant_id, Click.time_ms, Click.message_id, Click.link_index,
     Click.location, Click.url, Click.host, Click.tags, Click.is_bot, Click.browser,
     Click.platform, Click.os, Click.email_client, Click.country, Click.region, Click.city,
+    Click.stream,
 )  # fmt: skip
 
 
@@ -98,17 +99,13 @@ def stored_facts(session: Session, click_ids: Iterable[str]) -> list[Fact]:
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
         rows += session.execute(select(*FACT_COLUMNS).where(Click.click_id.in_(chunk))).all()
-    streams = streams_of(session, {(r.tenant_id, r.message_id) for r in rows})
-    return [
-        Fact._make((*r[:8], tags_text(r[8]), bool(r[9]), *r[10:], streams.get((r[1], r[3]), "")))
-        for r in rows
-    ]
+    return [Fact._make((*r[:8], tags_text(r[8]), bool(r[9]), *r[10:])) for r in rows]
 
 
 def streams_of(session: Session, messages: set[tuple[int, str]]) -> dict[tuple[int, str], str]:
     """Each message's stream from its record; clicks of unrecorded messages have none ('').
 
-    Looked up once at ingest and frozen in the rollups (tokens do not carry the stream).
+    Looked up once at ingest and stored with each click (tokens do not carry the stream).
     """
     wanted = {m for m in messages if m[1]}
     found: dict[tuple[int, str], str] = {}

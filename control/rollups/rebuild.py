@@ -40,12 +40,11 @@ def rebuild(session: Session) -> None:
         text(
             "CREATE TEMPORARY TABLE rollup_facts AS SELECT c.tenant_id, "
             f"c.time_ms - c.time_ms % {HOUR_MS} AS hour, c.is_bot, "
-            f"COALESCE(m.stream, '') AS stream, c.host AS domain, {tags} AS tags, '' AS \"all\", "
+            f"c.stream, c.host AS domain, {tags} AS tags, '' AS \"all\", "
             "c.browser, c.platform, c.os, c.email_client, c.country, "
             f"c.country || {sep} || c.region || {sep} || c.city AS city, c.url AS link, "
             "c.location, CASE WHEN fl.click_id IS NULL THEN 0 ELSE 1 END AS uniq, "
             "CASE WHEN fm.click_id IS NULL THEN 0 ELSE 1 END AS msg FROM clicks c "
-            "LEFT JOIN messages m ON m.tenant_id = c.tenant_id AND m.message_id = c.message_id "
             "LEFT JOIN first_clicks fl ON fl.click_id = c.click_id AND fl.link <> '' "
             "LEFT JOIN first_clicks fm ON fm.click_id = c.click_id AND fm.link = ''"
         )

@@ -13,20 +13,17 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from control.rollups.deltas import Deltas
-from control.rollups.facts import Fact, from_row, stored_facts, streams_of
+from control.rollups.facts import Fact, from_row, stored_facts
 from control.rollups.firsts import FirstKey, claim, release
 
 IS_BOT = 33  # store.CLICK_COLUMNS.index("is_bot")
+STREAM = 36  # store.CLICK_COLUMNS.index("stream")
 
 
 def roll_new_clicks(session: Session, rows: Sequence[tuple[Any, ...]], flipped: set[str]) -> None:
     """rows: the inserted rows (store.CLICK_COLUMNS order); flipped: click ids the burst
     check just turned from human into bot (new or stored earlier)."""
-    streams = streams_of(session, {(r[1], r[10]) for r in rows})
-    facts = [
-        from_row(r, streams.get((r[1], r[10]), ""), bool(r[IS_BOT]) or r[0] in flipped)
-        for r in rows
-    ]
+    facts = [from_row(r, r[STREAM], bool(r[IS_BOT]) or r[0] in flipped) for r in rows]
     deltas = Deltas()
     won, lost = claim(session, facts)
     for fact in facts:

@@ -43,7 +43,7 @@ COLUMNS: dict[str, Any] = {
     "link": Click.url,
     "location": Click.location,
     "domain": Click.host,
-    "stream": Message.stream,
+    "stream": Click.stream,
 }
 tags_decoder = msgspec.json.Decoder(list[Any])
 
@@ -127,8 +127,6 @@ def breakdown(
     keys = [COLUMNS[dimension]]
     if dimension == "country" and detail:
         keys += [Click.region, Click.city]
-    if dimension == "stream":
-        return by_stream(session, f, limit)
     sub = selected(session, f, *keys)
     cols = [sub.c[k.key] for k in keys]
     total = func.count().label("total")
@@ -160,18 +158,5 @@ def by_tag(session: Session, f: ClickFilter, limit: int) -> list[Row]:
             counts[0] += int(total)
             counts[1] += int(unique)
     rows = [Row(tag, total, unique) for tag, (total, unique) in totals.items()]
-    rows.sort(key=lambda r: (-r.total, -r.unique, r.key))
-    return rows[:limit]
-
-
-def by_stream(session: Session, f: ClickFilter, limit: int) -> list[Row]:
-    """Streams come from message records; clicks of unrecorded messages count under ""."""
-    sub = selected(session, f, Click.message_id)
-    stream = func.coalesce(Message.stream, "")
-    joined = sub.outerjoin(
-        Message, (Message.tenant_id == f.tenant_id) & (Message.message_id == sub.c.message_id)
-    )
-    query = select(stream, func.count(), func.sum(sub.c.first)).select_from(joined).group_by(stream)
-    rows = [Row(k, int(t), int(u)) for k, t, u in session.execute(query)]
     rows.sort(key=lambda r: (-r.total, -r.unique, r.key))
     return rows[:limit]

@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, cast, exists, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from control.db.models import Click, Message
+from control.db.models import Click
 
 Bots = Literal["exclude", "include", "only"]
 
@@ -24,7 +24,7 @@ class ClickFilter:
     tag: str | None = None
     domain: str | None = None
     bots: Bots = "exclude"
-    stream: str | None = None  # the message stream of the click's message record
+    stream: str | None = None  # the click's stream (its message record's at ingest)
 
     def with_bots(self, bots: Bots) -> ClickFilter:
         return replace(self, bots=bots)
@@ -54,10 +54,7 @@ def conditions(f: ClickFilter, dialect: str) -> list[ColumnElement[Any]]:
     if f.domain is not None:
         terms.append(Click.host == f.domain)
     if f.stream is not None:
-        in_stream = select(Message.message_id).where(
-            Message.tenant_id == f.tenant_id, Message.stream == f.stream
-        )
-        terms.append(Click.message_id.in_(in_stream))
+        terms.append(Click.stream == f.stream)
     if f.bots == "exclude":
         terms.append(Click.is_bot.is_(False))
     elif f.bots == "only":

@@ -10,7 +10,7 @@ from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from control.clock import now_ms
-from control.db.models import Click, Message, WebhookDelivery, WebhookEndpoint
+from control.db.models import Click, WebhookDelivery, WebhookEndpoint
 
 _encode = msgspec.json.Encoder().encode
 
@@ -83,11 +83,10 @@ def _deliveries(
     names one), bots only if it includes them, and only first human clicks in
     first_human mode."""
     firsts = _first_human(session, [c for c in clicks if not c.is_bot])
-    streams = _streams(session, clicks)
     now = now_ms()
     deliveries = []
     for click in clicks:
-        stream = streams.get((click.tenant_id, click.message_id))
+        stream = click.stream or None  # a link minted alone has no message record
         for endpoint in endpoints:
             if endpoint.tenant_id != click.tenant_id:
                 continue
@@ -99,22 +98,6 @@ def _deliveries(
                 continue
             deliveries.append(_delivery(click, stream, endpoint, now))
     return deliveries
-
-
-def _streams(session: Session, clicks: Sequence[Click]) -> dict[tuple[int, str], str]:
-    """(tenant, message id) -> the stream the message was rewritten through.
-
-    Clicks carry no stream: the message record of the rewrite API knows it. Links minted
-    one by one (POST /v1/links) have no record, so only unscoped endpoints get them."""
-    ids = {c.message_id for c in clicks if c.message_id}
-    if not ids:
-        return {}
-    rows = session.execute(
-        select(Message.tenant_id, Message.message_id, Message.stream).where(
-            Message.tenant_id.in_({c.tenant_id for c in clicks}), Message.message_id.in_(ids)
-        )
-    )
-    return {(t, m): stream for t, m, stream in rows}
 
 
 def _first_human(session: Session, clicks: Sequence[Click]) -> set[str]:
@@ -159,7 +142,7 @@ def _delivery(
     )
 
 
-def click_payload(c: Click, stream: str | None = None) -> dict[str, Any]:
+def click_payload(c: Click, stream: str | None) -> dict[str, Any]:
     """The body sent (see README, webhooks); "" means unknown, as in the clicks API."""
     return {
         "type": "click",

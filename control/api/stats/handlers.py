@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 from litestar import get
@@ -196,12 +196,14 @@ def flat_click(row: Click) -> dict[str, Any]:
     return {**out, **client, **geo}
 
 
-# message_id came later than the rest: last, so the earlier columns keep their positions.
+# message_id and stream came later than the rest: last, so the earlier columns keep
+# their positions.
+_LATER: Final = ("message_id", "stream")
 CSV_HEADER = [
-    *(f for f in ClickOut.__struct_fields__ if f not in ("client", "geo", "message_id")),
+    *(f for f in ClickOut.__struct_fields__ if f not in ("client", "geo", *_LATER)),
     *ClientOut.__struct_fields__,
     *GeoOut.__struct_fields__,
-    "message_id",
+    *_LATER,
 ]
 
 HANDLERS = [
