@@ -278,3 +278,34 @@ def test_of_concurrent_requests_lifting_a_revocation_one_succeeds(
         with ThreadPoolExecutor(6) as pool:
             codes = sorted(pool.map(lift, [path] * 6))
         assert codes == [204, 404, 404, 404, 404, 404]
+
+
+def test_a_retried_delete_never_lifts_a_newer_revocation(
+    api: tuple[Client, dict[str, str], dict[str, str]],
+) -> None:
+    # SQLite without AUTOINCREMENT gave the next row the deleted highest id again.
+    client, auth, _ = api
+    headers = {"Authorization": auth["acme"]}
+    first = client.post(
+        "/v1/revocations", json={"kind": "host", "value": "a.example"}, headers=headers
+    )
+    assert (
+        client.delete(f"/v1/revocations/{first.json()['id']}", headers=headers).status_code == 204
+    )
+    second = client.post(
+        "/v1/revocations", json={"kind": "host", "value": "b.example"}, headers=headers
+    )
+    assert second.json()["id"] != first.json()["id"]
+    retried = client.delete(f"/v1/revocations/{first.json()['id']}", headers=headers)
+    assert retried.status_code == 404
+    listed = client.get("/v1/revocations", headers=headers).json()
+    assert [r["value"] for r in listed["revocations"]] == ["b.example"]
+    ids = []
+    for n in range(2):  # webhook endpoints alike
+        made = client.post(
+            "/v1/webhooks", json={"url": f"https://h{n}.example/hook"}, headers=headers
+        )
+        assert made.status_code == 201, made.text
+        ids.append(made.json()["id"])
+        assert client.delete(f"/v1/webhooks/{ids[-1]}", headers=headers).status_code == 204
+    assert ids[0] != ids[1]

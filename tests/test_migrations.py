@@ -96,3 +96,51 @@ _NUMBERS = {
     "tenant_id", "key_id", "time_ms", "received_ms", "status", "link_index", "sent_at",
     "asn", "bot_confidence", "is_bot",
 }  # fmt: skip
+
+
+def test_0009_keeps_every_row_and_counts_ids_on_from_the_highest(database_url: str) -> None:
+    engine = make_engine(database_url)
+    config = alembic_config(engine)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0008")
+        conn.execute(text("INSERT INTO tenants VALUES (1, 'acme', 0, false, 0)"))
+        conn.execute(
+            text(
+                "INSERT INTO revocations (id, tenant_id, kind, value, reason, created_ms)"
+                " VALUES (7, 1, 'host', 'a.example', '', 0)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO webhook_endpoints (id, tenant_id, url, events, mode, include_bots,"
+                " headers, secret, enabled, disabled_reason, created_ms, changed_ms)"
+                " VALUES (3, 1, 'https://h.example/', '[\"click\"]', 'every', false, '{}',"
+                " :secret, true, '', 0, 0)"
+            ),
+            {"secret": b"sealed"},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO webhook_deliveries (id, endpoint_id, tenant_id, click_id,"
+                " event_time_ms, payload, status, attempts, next_attempt_ms, locked_by,"
+                " locked_until_ms, attempt_log, last_status_code, last_error, created_ms)"
+                " VALUES ('msg_x_3', 3, 1, 'x', 0, '{}', 'pending', 0, 0, '', 0, '[]', 0, '', 0)"
+            )
+        )
+    upgrade(engine)  # on SQLite, rebuilds both tables with a delivery pointing at one
+    with engine.begin() as conn:
+        assert conn.scalar(text("SELECT value FROM revocations WHERE id = 7")) == "a.example"
+        assert conn.scalar(text("SELECT endpoint_id FROM webhook_deliveries")) == 3
+        conn.execute(text("DELETE FROM revocations WHERE id = 7"))
+        conn.execute(
+            text(
+                "INSERT INTO revocations (tenant_id, kind, value, reason, created_ms)"
+                " VALUES (1, 'host', 'b.example', '', 0)"
+            )
+        )
+        new_id = conn.scalar(text("SELECT id FROM revocations"))
+    assert new_id != 7  # not given again
+    if engine.dialect.name == "sqlite":
+        assert new_id == 8  # counted on from the highest id it ever gave
+    engine.dispose()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import (
     JSON,
@@ -21,6 +21,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # BigInteger ids that are still SQLite's rowid (INTEGER PRIMARY KEY) there.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+# For tables whose ids the API hands out and deletes by: without AUTOINCREMENT, SQLite
+# gives the next row the highest id again once that row is deleted, so a retried
+# DELETE /v1/revocations/{id} would lift a newer revocation. (PostgreSQL sequences never
+# reuse an id.) Migration 0009 rebuilds the SQLite tables so.
+NEVER_REUSED_IDS: Final = {"sqlite_autoincrement": True}
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -67,6 +72,8 @@ class SigningKey(Base):
     created_ms: Mapped[int] = mapped_column(BigInteger)
     changed_ms: Mapped[int] = mapped_column(BigInteger)
 
+    __table_args__ = (NEVER_REUSED_IDS,)
+
 
 class Revocation(Base):
     """Kill switch entries; see proto Revocation for the kinds."""
@@ -79,7 +86,7 @@ class Revocation(Base):
     reason: Mapped[str] = mapped_column(String(500))
     created_ms: Mapped[int] = mapped_column(BigInteger)
 
-    __table_args__ = (UniqueConstraint("tenant_id", "kind", "value"),)
+    __table_args__ = (UniqueConstraint("tenant_id", "kind", "value"), NEVER_REUSED_IDS)
 
 
 class Erasure(Base):
