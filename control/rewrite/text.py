@@ -106,7 +106,9 @@ def _trim(url: str) -> str:
             if last == "~" and url[end - 2 : end] == "~~" and "~~" in url[: end - 2]:
                 break  # the end of an Eloqua "~~field~~" merge, not strikethrough
             end -= 1
-            if last == ";" and (reference := _TRAILING_REFERENCE.search(url, 0, end)):
+            # Looked for in the last 40 characters only (no reference is longer), so a
+            # long run of ";" stays linear.
+            if last == ";" and (reference := _TRAILING_REFERENCE.search(url, end - 40, end)):
                 end = reference.start()
         elif last in _CLOSERS and unbalanced[last] > 0:
             unbalanced[last] -= 1
