@@ -21,7 +21,10 @@ from litestar.handlers import HTTPRouteHandler
 from control.api.errors import ApiError
 
 _NO_BODY = object()
-_body_types: dict[int, Any] = {}  # by id(handler); handlers live as long as the app
+# id(handler) -> (handler, its body type). The handler is kept with its entry: an app
+# built and dropped (as tests do) frees its handlers, and a new handler given a freed
+# id would otherwise inherit another route's body type and skip the strict check.
+_body_types: dict[int, tuple[HTTPRouteHandler, Any]] = {}
 _LOCATION = re.compile(r"(?s)(.*) - at `\$\.?(.*)`")
 # A \uD800-\uDBFF escape not followed by a \uDC00-\uDFFF one, or the latter alone: JSON
 # text for no character. Looked for only in a body that failed to decode, so a "\\u"
@@ -37,10 +40,13 @@ LONE_SURROGATE_MESSAGE = (
 
 def _body_type(handler: HTTPRouteHandler) -> Any:
     found = _body_types.get(id(handler))
-    if found is None:
+    if found is None or found[0] is not handler:
         field = handler.parsed_fn_signature.parameters.get("data")
-        found = _body_types[id(handler)] = _NO_BODY if field is None else field.annotation
-    return found
+        found = _body_types[id(handler)] = (
+            handler,
+            _NO_BODY if field is None else field.annotation,
+        )
+    return found[1]
 
 
 async def strict_body(request: Request[Any, Any, Any]) -> None:
