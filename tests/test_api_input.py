@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -254,6 +255,40 @@ def test_a_target_that_is_not_utf8_is_a_400(
     assert response.json()["error"]["message"] == f"{named}: not UTF-8 once percent-decoded"
     # Percent-encoded UTF-8 is of course fine.
     assert client.get("/v1/messages/caf%C3%A9/clicks", headers=auth).status_code == 200
+
+
+def _get_raw(client: Client, auth: dict[str, str], target: bytes) -> dict[str, Any]:
+    """GET a target exactly as given, raw UTF-8 included (httpx would percent-encode it)."""
+    path, _, query = target.partition(b"?")
+    headers = [(k.lower().encode(), v.encode()) for k, v in auth.items()]
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": path.decode(), "raw_path": path, "query_string": query,
+        "root_path": "", "headers": headers, "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000), "state": {},
+    }  # fmt: skip
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(client.app(scope, receive, send))
+    return {"status": sent[0]["status"], "json": json.loads(sent[1]["body"])}
+
+
+def test_raw_utf8_in_a_query_string_is_read_as_utf8(api: tuple[Client, dict[str, str]]) -> None:
+    """curl sends `?tag=日本` unencoded; it is the same filter as `?tag=%E6%97%A5%E6%9C%AC`."""
+    client, auth = api
+    rewritten = client.post("/v1/messages/rewrite", json=rewrite(tags=["日本"]), headers=auth)
+    assert rewritten.status_code == 200, rewritten.text
+    sent = _get_raw(client, auth, "/v1/stats/overview?tag=日本".encode())
+    assert sent["status"] == 200, sent
+    assert sent["json"]["messages_sent"] == 1
+    refused = _get_raw(client, auth, "/v1/stats/overview?tz=Ōsaka".encode())
+    assert refused["status"] == 400 and "Ōsaka" in refused["json"]["error"]["message"], refused
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,11 @@ def test_link_clicked_end_to_end(cluster: Cluster) -> None:
     for target in ("/v1/messages/msg%FF/clicks", "/v1/clicks?message_id=msg%FF"):
         refused = cluster.api("GET", target)
         assert refused.status_code == 400 and "not UTF-8" in refused.text, target
+    # Raw UTF-8 in the query (as curl sends it) reaches the handler as UTF-8, not Latin-1.
+    auth = f"Authorization: Bearer {cluster.api_key}\r\n".encode()
+    raw = "GET /v1/stats/overview?tz=Ōsaka HTTP/1.1\r\n".encode() + auth
+    answer = _raw_response(cluster.api_port, raw + b"Host: x\r\nConnection: close\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400") and "Ōsaka".encode() in answer, answer
 
 
 def test_foreign_and_unknown_requests_never_redirect(cluster: Cluster) -> None:
@@ -73,6 +78,16 @@ def test_grpc_health_reports_serving(cluster: Cluster) -> None:
         for service in ("", "clickgate.v1.Ingest", "clickgate.v1.Config"):
             reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def _raw_response(port: int, request: bytes) -> bytes:
+    """All a server wrote for one raw request that asks it to close the connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    return answer
 
 
 def _raw_status(port: int, request: bytes) -> bytes:
