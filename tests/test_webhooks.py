@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,7 +20,7 @@ from control.clock import now_ms
 from control.db.models import Click, WebhookEndpoint
 from control.settings import load_control_settings
 from control.webhooks.dispatcher import Dispatcher
-from control.webhooks.endpoints import replay, retry_delivery
+from control.webhooks.endpoints import replay, retry_delivery, validate
 from control.webhooks.sender import Outcome
 from control.webhooks.signing import new_secret, sign, signed_headers
 from edge.envconfig import SettingsError
@@ -403,3 +404,23 @@ def test_webhooks_api(ctx: AppContext, receiver: Receiver) -> None:
         assert client.get(path, headers=auth).status_code == 404
     with ctx.sessions() as session:
         assert session.scalars(select(Click)).all()  # clicks stay; only deliveries go
+
+
+URL_AT_LIMIT = "https://hooks.example/" + "a" * (2048 - 22)
+
+
+@pytest.mark.parametrize(
+    ("url", "headers", "message"),
+    [
+        (URL_AT_LIMIT + "a", {}, "url: at most 2048 characters"),
+        ("https://x/", {"x-a": "v" * 4097}, "header 'x-a': value of at most 4096 characters"),
+        ("https://x/", {"x" * 257: "v"}, "...: at most 256 characters"),
+    ],
+)
+def test_a_setting_over_a_limit_is_refused_naming_the_limit(
+    url: str, headers: dict[str, str], message: str
+) -> None:
+    """Not "must be an absolute http(s) URL" for a long one, or "printable Latin-1"."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        validate(url, ["click"], "every", headers)
+    validate(URL_AT_LIMIT, ["click"], "every", {"x" * 256: "v" * 4096})  # at the limits: fine

@@ -79,8 +79,11 @@ _BODY_HEADERS = frozenset({"content-encoding", "content-range", "content-locatio
 MAX_HEADERS = 32
 MAX_HEADER_BYTES = 16384  # names and values together: receivers refuse much more
 _CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
-_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}")  # RFC 9110 token
-_HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]{0,4096}")  # what http.client can send
+MAX_HEADER_NAME = 256
+MAX_HEADER_VALUE = 4096
+MAX_URL = 2048  # what browsers and most receivers' servers accept in a request line
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")  # what http.client can send
 
 
 def validate(url: str, events: list[str], mode: str, headers: dict[str, str]) -> None:
@@ -99,8 +102,10 @@ def validate(url: str, events: list[str], mode: str, headers: dict[str, str]) ->
     if parts.username is not None or parts.password is not None:
         # http.client would not send them, and GET /v1/webhooks would show them.
         raise ValueError("url must not hold credentials: send an Authorization header")
-    if parts.scheme not in ("https", "http") or not parts.hostname or len(url) > 2048:
+    if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ValueError("url must be an absolute http(s) URL")
+    if len(url) > MAX_URL:
+        raise ValueError(f"url: at most {MAX_URL} characters")
     if not events or any(e not in EVENTS for e in events):
         raise ValueError(f"events must be a non-empty list of {', '.join(EVENTS)}")
     if len(set(events)) != len(events):
@@ -121,8 +126,12 @@ def validate(url: str, events: list[str], mode: str, headers: dict[str, str]) ->
         if lowered in seen:
             raise ValueError(f"header {name!r} is given twice (names ignore case)")
         seen.add(lowered)
+        if len(name) > MAX_HEADER_NAME:
+            raise ValueError(f"header name {name[:40]!r}...: at most {MAX_HEADER_NAME} characters")
         if not _HEADER_NAME.fullmatch(name):
             raise ValueError(f"header name {name!r} is not an HTTP token")
+        if len(value) > MAX_HEADER_VALUE:
+            raise ValueError(f"header {name!r}: value of at most {MAX_HEADER_VALUE} characters")
         if not _HEADER_VALUE.fullmatch(value):
             raise ValueError(f"header {name!r}: value must be printable Latin-1, no newlines")
 
