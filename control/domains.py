@@ -73,7 +73,7 @@ def customer_hostname(name: str, cname_target: str = "") -> str:
     return host
 
 
-def _stored_name(name: str) -> str:
+def stored_name(name: str) -> str:
     """The form a name is stored in, for lookups: a Unicode name finds its ASCII form."""
     try:
         return customer_hostname(name)
@@ -100,7 +100,7 @@ def domain_for(session: Session, tenant_id: int, name: str | None) -> Domain:
     """The tenant's named domain, or its default one when name is None."""
     query = select(Domain).where(Domain.tenant_id == tenant_id)
     if name is not None:
-        query = query.where(Domain.name == _stored_name(name))
+        query = query.where(Domain.name == stored_name(name))
     else:
         query = query.order_by(Domain.is_default.desc(), Domain.id)
     domain = session.scalar(query.limit(1))
@@ -176,7 +176,7 @@ def ownership_proof(domain: Domain) -> tuple[str, str] | None:
 
 
 def tenant_domain(session: Session, tenant_id: int, name: str) -> Domain:
-    host = _stored_name(name)
+    host = stored_name(name)
     query = select(Domain).where(Domain.tenant_id == tenant_id, Domain.name == host)
     domain = session.scalar(query)
     if domain is None:
@@ -193,7 +193,7 @@ def release_domain(session: Session, name: str) -> tuple[str, int]:
     """The operator's removal, whichever tenant holds the name (a new owner's support
     request); returns the name and that tenant's id. Links on it stop working at the
     next revision."""
-    host = _stored_name(name)
+    host = stored_name(name)
     domain = session.scalar(select(Domain).where(Domain.name == host))
     if domain is None:
         raise NotFound(f"no click domain {host!r}")

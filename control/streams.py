@@ -104,9 +104,14 @@ def list_streams(session: Session, tenant_id: int) -> list[Stream]:
     )
 
 
+def stored_name(name: str) -> str:
+    """Stream names are kept in lower case: `Marketing` finds `marketing`."""
+    return name.strip().lower()
+
+
 def get_stream(session: Session, tenant_id: int, name: str) -> Stream:
     stream = session.scalar(
-        select(Stream).where(Stream.tenant_id == tenant_id, Stream.name == name.strip().lower())
+        select(Stream).where(Stream.tenant_id == tenant_id, Stream.name == stored_name(name))
     )
     if stream is None:
         raise NotFound(f"no stream {name!r}")
@@ -115,7 +120,7 @@ def get_stream(session: Session, tenant_id: int, name: str) -> Stream:
 
 def create_stream(session: Session, tenant_id: int, data: StreamIn) -> Stream:
     """Raise ValueError for a bad field, Conflict for a taken name, NotFound for a domain."""
-    name = data.name.strip().lower()
+    name = stored_name(data.name)
     if not _NAME.fullmatch(name):
         raise ValueError("stream name: 1-64 of a-z, 0-9, '-', '_', starting with a letter or digit")
     if session.scalar(select(Stream.id).where(Stream.tenant_id == tenant_id, Stream.name == name)):

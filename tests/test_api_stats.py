@@ -174,6 +174,17 @@ def test_raw_clicks_filter_by_stream(api: Api) -> None:
     assert expected and {s.message_id for s in expected} == {"m1", "m2"}
 
 
+def test_domain_and_stream_filters_ignore_case_as_the_rest_of_the_api(api: Api) -> None:
+    """Streams and domains are named in any case elsewhere; a filter finds them too."""
+    window = {"from": FROM, "to": TO}
+    exact = api.ok("/v1/stats/overview", domain="links.acme.test", stream="outbound", **window)
+    assert exact["total_clicks"] > 0
+    cased = api.ok("/v1/stats/overview", domain="Links.ACME.test.", stream="OutBound", **window)
+    assert cased == exact
+    raw = walk(api, "acme", domain="LINKS.acme.test", stream=" Outbound")
+    assert raw == walk(api, "acme", domain="links.acme.test", stream="outbound") and raw
+
+
 def test_message_timeline(api: Api) -> None:
     body = api.ok("/v1/messages/m2/timeline")
     mine = sorted(

@@ -272,6 +272,10 @@ def test_ranges(start: str | None, stop: str | None, tz: str, expected: tuple[in
         (None, "1969-12-31T23:00:00Z", "UTC", "to"),
         (None, None, "Mars/Olympus", "tz"),
         (None, None, "../etc/passwd", "tz"),
+        (None, None, "right/Europe/Paris", "tz"),  # counts leap seconds: 27 s off
+        (None, None, "posix/Europe/Paris", "tz"),
+        (None, None, "Factory", "tz"),
+        (None, None, "localtime", "tz"),
         (None, None, "", "tz"),
     ],
 )

@@ -19,6 +19,7 @@ from control.streams import (
     delete_stream,
     get_stream,
     list_streams,
+    stored_name,
     stream_out,
     update_stream,
 )
@@ -46,7 +47,7 @@ def create_stream_handler(data: JSONBody[StreamIn], tenant_id: TenantId, ctx: Ct
     except (NotFound, ValueError) as exc:
         raise _api_error(exc) from None
     except IntegrityError:  # the same name created by a concurrent request
-        raise ApiError(409, "conflict", f"stream {data.name.strip().lower()!r} exists") from None
+        raise ApiError(409, "conflict", f"stream {stored_name(data.name)!r} exists") from None
 
 
 @get("/v1/streams", sync_to_thread=True, tags=["streams"])

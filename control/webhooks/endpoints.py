@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from control import streams
 from control.clock import now_ms
 from control.db.models import Stream, WebhookDelivery, WebhookEndpoint
 from control.webhooks.outbox import queue_missing
@@ -141,8 +142,8 @@ def create_endpoint(
 ) -> tuple[WebhookEndpoint, str]:
     """A new endpoint and its signing secret (returned this once, stored sealed)."""
     validate(fields["url"], fields["events"], fields["mode"], fields["headers"])
-    if fields.get("stream") is not None:  # stream names are kept trimmed and lower-case
-        fields["stream"] = fields["stream"].strip().lower()
+    if fields.get("stream") is not None:
+        fields["stream"] = streams.stored_name(fields["stream"])
     check_stream(session, tenant_id, fields.get("stream"))
     secret = new_secret()
     now = now_ms()

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, QueryParameter
 
+from control import domains, streams
 from control.api.context import TenantId
 from control.api.errors import ApiError, check_text
 from control.clock import now_ms
@@ -81,6 +82,10 @@ def build_query(
     for name, value in (("tag", tag), ("domain", domain), ("stream", stream)):
         if value is not None:
             check_text(name, value, 253)
+    # As everywhere else in the API, `Click.Example.` is the domain `click.example` and
+    # `Marketing` the stream `marketing`. Tags are the sender's own strings: exact.
+    domain = None if domain is None else domains.stored_name(domain)
+    stream = None if stream is None else streams.stored_name(stream)
     return Query(ClickFilter(tenant_id, from_ms, to_ms, tag, domain, bots, stream), tz)
 
 
