@@ -16,7 +16,14 @@ from control.domains import domain_for, served, tenant_domain
 from control.fields import MAX_TAG_CHARS, MAX_TAGS, MessageId, Name, Recipient, Tags
 from control.keys import active_key, key_secret
 from control.links import recipient_ref
-from control.rewrite import LinkReport, Minter, RewriteOptions, TagsRefused, rewrite_message
+from control.rewrite import (
+    LinkReport,
+    Minter,
+    RewriteOptions,
+    TagsRefused,
+    UrlTooLong,
+    rewrite_message,
+)
 from control.rollups.deltas import Deltas
 from control.rollups.facts import tags_text
 from control.settings import ControlSettings
@@ -189,6 +196,8 @@ def make_minter(
     ).mint
 
     def mint(url: str, index: int, location: str, link_tags: tuple[str, ...]) -> str:
+        if len(url) > token.MAX_URL_LEN:
+            raise UrlTooLong(f"destination longer than {token.MAX_URL_LEN} characters")
         if not link_tags:
             return minted(url, index, _LOCATIONS[location], tags)
         merged = tuple(dict.fromkeys(tags + link_tags))

@@ -153,6 +153,24 @@ def test_link_tags_beyond_the_apis_limits_leave_the_link_untracked(api: Api) -> 
     assert "data-clickgate" not in body["html"]
 
 
+def test_a_link_that_url_params_push_past_the_edges_limit_is_reported_too_long(
+    api: Api,
+) -> None:
+    """Edges redirect to at most 16,384 characters. A link just under that is tracked;
+    utm parameters that push it over leave it untouched, reported "too_long" rather
+    than "malformed", which would send the sender looking for a typo."""
+    base = "https://example.com/?q="
+    fits = base + "x" * (token.MAX_URL_LEN - len(base) - len("&utm_source=news"))
+    over = fits + "yy"
+    text = f"{fits}\n{over}\n{base + 'z' * token.MAX_URL_LEN}\n"
+    response = api.rewrite(message_id="msg-long", text=text, url_params={"utm_source": "news"})
+    assert response.status_code == 200, response.text
+    links = response.json()["links"]
+    assert [link["skip_reason"] for link in links] == [None, "too_long", "too_long"]
+    assert api.open(links[0]["tracked_url"]).url == fits + "&utm_source=news"
+    assert over in response.json()["text"]
+
+
 def test_first_rewrite_creates_the_default_stream_once(api: Api) -> None:
     for n in range(2):
         assert api.rewrite(message_id=f"m-{n}", text="https://example.com/").status_code == 200

@@ -10,6 +10,7 @@ from control.rewrite.model import (
     RewriteOptions,
     RewriteResult,
     TagsRefused,
+    UrlTooLong,
 )
 from control.rewrite.session import LinkSession
 from control.rewrite.text import rewrite_text
@@ -21,6 +22,7 @@ __all__ = [
     "RewriteOptions",
     "RewriteResult",
     "TagsRefused",
+    "UrlTooLong",
     "rewrite_message",
 ]
 

@@ -20,6 +20,7 @@ SKIP_ALREADY_TRACKED: Final = "already_tracked"
 SKIP_LIMIT: Final = "limit"
 SKIP_DISABLED: Final = "disabled"  # tracking switched off for this body (track_html/track_text)
 SKIP_TAGS: Final = "tags"  # the link's tags, with its message's, are more than a token carries
+SKIP_TOO_LONG: Final = "too_long"  # the destination, url_params added, is more than edges take
 SKIP_REASONS: Final = (
     SKIP_OPT_OUT,
     SKIP_SCHEME,
@@ -30,6 +31,7 @@ SKIP_REASONS: Final = (
     SKIP_LIMIT,
     SKIP_DISABLED,
     SKIP_TAGS,
+    SKIP_TOO_LONG,
 )
 
 # mint(destination_url, index, location, tags) -> tracked URL. May raise ValueError for a
@@ -40,6 +42,11 @@ Minter = Callable[[str, int, str, tuple[str, ...]], str]
 class TagsRefused(ValueError):
     """Raised by a minter for link tags it cannot carry: the link is left untouched and
     reported "tags" (a link whose token grew past what edges accept would be broken)."""
+
+
+class UrlTooLong(ValueError):
+    """Raised by a minter for a destination longer than edges redirect to: the link is
+    left untouched and reported "too_long" (url_params can push a long link over)."""
 
 
 class LinkReport(msgspec.Struct):

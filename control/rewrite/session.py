@@ -8,10 +8,12 @@ from control.rewrite.model import (
     SKIP_LIMIT,
     SKIP_MALFORMED,
     SKIP_TAGS,
+    SKIP_TOO_LONG,
     LinkReport,
     Minter,
     RewriteOptions,
     TagsRefused,
+    UrlTooLong,
 )
 from control.rewrite.urls import (
     append_params,
@@ -76,7 +78,7 @@ class LinkSession:
 
         `reason` and `url` come from destination(), or a reason the caller found after it
         (opt_out before, visible_url after); then come disabled, limit, and the minter's
-        refusal (tags, malformed), so a link has one stable reason.
+        refusal (too_long, tags, malformed), so a link has one stable reason.
         """
         links = self.links
         index = len(links)
@@ -91,6 +93,8 @@ class LinkSession:
                     tracked = self._mint(url, index, location, tags)
                 except TagsRefused:
                     reason = SKIP_TAGS
+                except UrlTooLong:
+                    reason = SKIP_TOO_LONG
                 except ValueError:  # the minter refused it (too long, unsafe, ...)
                     reason = SKIP_MALFORMED
                 else:
