@@ -25,21 +25,19 @@ TABLES = ('revocations', 'webhook_endpoints')
 
 
 def upgrade() -> None:
+    _rebuild(autoincrement=True)
+
+
+def downgrade() -> None:
+    _rebuild(autoincrement=False)
+
+
+def _rebuild(autoincrement: bool) -> None:
     if op.get_bind().dialect.name != 'sqlite':
         return
     for table in TABLES:
         # The copy keeps every row and id; SQLite then counts on from the highest.
         with op.batch_alter_table(
-            table, recreate='always', table_kwargs={'sqlite_autoincrement': True}
-        ):
-            pass
-
-
-def downgrade() -> None:
-    if op.get_bind().dialect.name != 'sqlite':
-        return
-    for table in TABLES:
-        with op.batch_alter_table(
-            table, recreate='always', table_kwargs={'sqlite_autoincrement': False}
+            table, recreate='always', table_kwargs={'sqlite_autoincrement': autoincrement}
         ):
             pass
