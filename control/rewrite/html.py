@@ -36,10 +36,22 @@ _A_CONTENT_END = re.compile(rf"</?[Aa](?=[{WS}/>])")
 # A quoted attribute value may hold a ">" (`<img alt="a>b">`): a quote right after "="
 # opens one; anywhere else it is an ordinary character, as for browsers.
 _QUOTED_NO_LT: Final = rf"=[{WS}]*+(?:\"[^\"<]*+\"|'[^'<]*+')"
-_TAG_NO_LT: Final = rf"<(?!/?+[Aa][{WS}/>])(?:[^<>=]++|{_QUOTED_NO_LT}|=)*+>"
+# Comments, <style> and <script> are never shown, and "<!-- a>b -->" is no tag ending
+# at its first ">": they go the slower way too.
+_TAG_NO_LT: Final = (
+    rf"<(?!/?+[Aa][{WS}/>]|!|[Ss][Tt][Yy]|[Ss][Cc][Rr])(?:[^<>=]++|{_QUOTED_NO_LT}|=)*+>"
+)
 _TAGS_OR_WS: Final = rf"(?:[{WS}]++|{_TAG_NO_LT})*+"
 _ONE_TEXT_RUN = re.compile(rf"{_TAGS_OR_WS}([^<]*+){_TAGS_OR_WS}(?=</?+[Aa][{WS}/>]|\Z)")
 _ANY_TAG = re.compile(rf"<(?:[^>=]++|=[{WS}]*+(?:\"[^\"]*+\"|'[^']*+')|=)*+>?")
+# What a reader never sees inside a link: a comment whole (an unclosed one runs to the
+# end), and the text of <style> and <script>. Conditional comments ("<!--[if mso]>")
+# stay: Outlook shows what they hold, and their markers read as tags.
+_HIDDEN = re.compile(
+    rf"<!--(?!\[[Ii][Ff])(?:>|->|[\s\S]*?(?:--!?>|\Z))"
+    rf"|<([Ss][Tt][Yy][Ll][Ee]|[Ss][Cc][Rr][Ii][Pp][Tt])(?=[{WS}/>])"
+    rf"[\s\S]*?(?:</(?i:\1)(?=[{WS}/>])[^>]*+>?|\Z)"
+)
 _WS_CHARS: Final = "\t\n\f\r "
 # A class list splits on HTML whitespace only (str.split would also split on U+00A0).
 _WS_TO_SPACE: Final = str.maketrans("\t\n\f\r", "    ")
@@ -266,4 +278,7 @@ def _visible_text(html: str, start: int) -> str:
 def _several_runs(html: str, start: int) -> str:
     """The <a>'s content with the tags between its runs of text cut out (not decoded)."""
     close = _A_CONTENT_END.search(html, start)
-    return _ANY_TAG.sub("", html[start : len(html) if close is None else close.start()])
+    content = html[start : len(html) if close is None else close.start()]
+    if "<!" in content or "<s" in content or "<S" in content:
+        content = _HIDDEN.sub("", content)
+    return _ANY_TAG.sub("", content)

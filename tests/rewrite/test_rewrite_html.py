@@ -471,6 +471,13 @@ def test_markers_are_removed_even_when_the_link_is_not_tracked() -> None:
         '<img alt="a>b" src="x.png">example.com',
         "<img alt = 'a > b'> example.com <br data-x=\"<\">",
         "<img alt=it's>example.com",  # a quote inside an unquoted value is a character
+        # What is never shown is no part of the text: a comment (which does not end at
+        # its first ">"), and the text of <style> and <script>.
+        "<style>a{}</style>example.com",
+        "<!-- a>b -->example.com",
+        "<!---->example.com<!-- unclosed",
+        "<SCRIPT>var x = 1</Script >https://example.com/",
+        "<!--[if mso]>example.com<![endif]-->",  # Outlook shows it
     ],
 )
 def test_visible_url_text_keeps_a_link_untracked(content: str) -> None:
@@ -500,6 +507,9 @@ def test_visible_url_text_keeps_a_link_untracked(content: str) -> None:
         "report.docx",
         '<img alt="example.com >" src="x.png">',
         '<img alt="a<b>example.com">',
+        "<style>a.example.com{}</style>Shop now",
+        "<!-- example.com -->Shop now",
+        "<script>https://example.com/</script>",
     ],
 )
 def test_ordinary_link_text_is_tracked(content: str) -> None:
