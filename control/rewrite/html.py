@@ -16,6 +16,7 @@ from control.rewrite.scan import (
     UNQUOTED,
     WS,
     link_tags,
+    without_foreign_cdata,
 )
 from control.rewrite.session import LinkSession
 from control.rewrite.splice import Edit
@@ -77,7 +78,7 @@ def rewrite_html(html: str, session: LinkSession, *, enabled: bool) -> str:
     add = session.add
     protect_visible_urls = session.protect_visible_urls
     one_text_run = _ONE_TEXT_RUN.match
-    for tag in link_tags(html):
+    for tag in link_tags(without_foreign_cdata(html)):
         # Three span calls: Match.regs would build a pair for every group of the scan.
         tag_end = tag.end(END)
         if tag_end < 0:

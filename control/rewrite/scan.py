@@ -142,6 +142,48 @@ def link_tags(html: str) -> Iterator[re.Match[str]]:
     return _SCAN.finditer(html)
 
 
+# Inside <svg> and <math> (foreign content), "<![CDATA[" opens a real CDATA section,
+# text up to "]]>"; elsewhere it is a bogus comment ending at the first ">", which is how
+# _SCAN reads it everywhere. Foreign elements' start and end tags, and those sections:
+_FOREIGN_OR_CDATA = re.compile(
+    rf"<(/?+)([Ss][Vv][Gg]|[Mm][Aa][Tt][Hh])(?=[{WS}/>])[^>]*+>?|<!\[CDATA\["
+)
+_CDATA_END = re.compile(r"\]\]>")
+
+
+def without_foreign_cdata(html: str) -> str:
+    """html with every CDATA section inside <svg> or <math> blanked, same length.
+
+    For link_tags only (spans stay valid in the original): an "href" written inside such
+    a section is text, and a "<!--" or "<style>" in one starts nothing. Approximate, as
+    foreign content is a tree builder's notion: nesting is counted by <svg>/<math> tags
+    alone (HTML tags that break out of foreign content are not), and the tags are found
+    outside comments as well. Mail almost never holds such sections: a document without
+    "<![CDATA[" is returned as it is, at the cost of one search.
+    """
+    if "<![CDATA[" not in html:
+        return html
+    pieces: list[str] = []
+    last = depth = 0
+    for found in _FOREIGN_OR_CDATA.finditer(html):
+        if found.start() < last:
+            continue  # inside a section blanked already
+        if found.group(2) is None:  # "<![CDATA["
+            if depth:
+                end = _CDATA_END.search(html, found.end())
+                stop = len(html) if end is None else end.end()
+                pieces += (html[last : found.start()], " " * (stop - found.start()))
+                last = stop
+        elif found.group(1):
+            depth = max(depth - 1, 0)
+        elif not found.group().endswith("/>"):  # <svg/> is empty in foreign content
+            depth += 1
+    if not pieces:
+        return html
+    pieces.append(html[last:])
+    return "".join(pieces)
+
+
 class RegexEngineBroken(RuntimeError):
     """This Python's re module mis-runs the scan: it would find no links at all."""
 

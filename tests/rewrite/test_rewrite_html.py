@@ -45,6 +45,9 @@ def test_tracks_a_area_and_vml_in_conditional_comments(tag: str) -> None:
         "<script>document.write('<a href=\"https://example.com/x\">x</a>')</script>",
         '<style>a[href="https://example.com/x"] { color: red }</style>',
         '<![CDATA[ <a href="https://example.com/x">x</a> ]]>',
+        # In SVG and MathML "<![CDATA[" is a real CDATA section: text up to "]]>".
+        '<svg><![CDATA[ 1 > 0 <a href="https://example.com/x">x</a> ]]></svg>',
+        '<p><MATH><![CDATA[ <a href="https://example.com/x"> ]]></math>',
         '<title><a href="https://example.com/x">x</a></title>',
         '<textarea><a href="https://example.com/x">x</a></textarea>',
         "<img alt='<a href=\"https://example.com/x\">'>",
@@ -82,6 +85,11 @@ def test_comment_forms_end_where_browsers_end_them() -> None:
         ('<script><!--<scripts></script><a href="https://example.com/x">x</a>', True),
         # Outside SVG and MathML, "<![CDATA[" is a bogus comment: it ends at the first ">".
         ('<![CDATA[ 1 > 0 <a href="https://example.com/x">x</a> ]]>', True),
+        ('<svg/><![CDATA[ 1 > 0 <a href="https://example.com/x">x</a> ]]>', True),  # empty
+        ('<svg></svg><![CDATA[ 1 > 0 <a href="https://example.com/x">x</a> ]]>', True),
+        # Inside them a CDATA section hides a "<!--" or "<style>" in its text.
+        ('<svg><![CDATA[ a > b <!-- ]]></svg><a href="https://example.com/x">x</a>', True),
+        ('<math><![CDATA[ <style> ]]></math><a href="https://example.com/x">x</a>', True),
     ],
 )
 def test_script_escapes_and_cdata_end_where_browsers_end_them(html: str, live: bool) -> None:
