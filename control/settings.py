@@ -8,7 +8,7 @@ import re
 
 import msgspec
 
-from edge.envconfig import invalid, load
+from edge.envconfig import check_ip, invalid, load
 from edge.sealing import Sealer, parse_key
 
 PREFIX = "CLICKGATE_"
@@ -56,6 +56,8 @@ class ControlSettings(msgspec.Struct, kw_only=True, frozen=True):
             port = getattr(self, field)
             if not 0 <= port <= 65535:
                 raise invalid(field, f"port must be 0-65535, got {port}")
+        check_ip("api_host", self.api_host)
+        check_ip("grpc_host", self.grpc_host)
         if self.click_scheme not in ("http", "https"):
             raise invalid("click_scheme", "must be http or https")
         if not self.database_url.startswith(("sqlite", "postgresql")):
@@ -64,6 +66,8 @@ class ControlSettings(msgspec.Struct, kw_only=True, frozen=True):
             path = getattr(self, field)
             if path and not os.path.isfile(path):
                 raise invalid(field, f"no such file: {path}")
+            if path:
+                _check_maxmind(field, path)
         for cidr in self.scanner_cidrs:
             try:
                 ipaddress.ip_network(cidr, strict=False)
@@ -120,6 +124,18 @@ class ControlSettings(msgspec.Struct, kw_only=True, frozen=True):
     def click_base(self, domain: str) -> str:
         port = f":{self.click_port}" if self.click_port else ""
         return f"{self.click_scheme}://{domain}{port}"
+
+
+def _check_maxmind(field: str, path: str) -> None:
+    """A database that opens now, rather than a traceback when the ingester starts."""
+    from control.enrich.geo import GeoDatabaseError, open_reader
+
+    try:
+        reader = open_reader(path)
+    except GeoDatabaseError as exc:
+        raise invalid(field, str(exc)) from None
+    if reader is not None:
+        reader.close()
 
 
 def parse_resolver(text: str) -> tuple[str, int]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -32,11 +34,31 @@ def load(cls: type[S], prefix: str, environ: Mapping[str, str] | None = None) ->
         value: Any = env[name]
         if isinstance(field.type, msgspec.inspect.ListType | msgspec.inspect.TupleType):
             value = [item.strip() for item in value.split(",") if item.strip()]
+        elif isinstance(field.type, msgspec.inspect.FloatType) and not _finite(value):
+            # "inf" and "nan" would pass every "must be positive" check, then sleep
+            # forever or fail deep inside a server.
+            raise SettingsError(f"{name}: must be a finite number, got {value!r}")
         raw[field.name] = value
     try:
         return msgspec.convert(raw, cls, strict=False)
     except msgspec.ValidationError as exc:
         raise SettingsError(_explain(exc, prefix, {f.name for f in info.fields})) from None
+
+
+def _finite(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return True  # not a number at all: msgspec names the variable and the type
+
+
+def check_ip(field: str, address: str) -> None:
+    """A listening address: the servers bind IP addresses, not host names."""
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        message = f"must be an IP address (such as 0.0.0.0 or ::), got {address!r}"
+        raise invalid(field, message) from None
 
 
 def invalid(field: str, message: str) -> ValueError:

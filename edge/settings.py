@@ -7,10 +7,13 @@ import socket
 
 import msgspec
 
-from edge.envconfig import invalid, load
+from edge.envconfig import check_ip, invalid, load
 from edge.sealing import parse_key
 
 PREFIX = "CLICKGATE_EDGE_"
+# The control plane refuses a larger batch whole (control.rpc.MAX_BATCH), and the edge
+# would set every click of it aside.
+MAX_SHIP_BATCH = 10_000
 
 
 def _check_port(field: str, port: int) -> None:
@@ -53,8 +56,11 @@ class EdgeSettings(msgspec.Struct, kw_only=True, frozen=True):
     def __post_init__(self) -> None:
         for field in ("port", "metrics_port"):
             _check_port(field, getattr(self, field))
+        check_ip("host", self.host)
         if self.workers < 1:
             raise invalid("workers", "must be at least 1")
+        if not 1 <= self.ship_batch <= MAX_SHIP_BATCH:
+            raise invalid("ship_batch", f"must be 1-{MAX_SHIP_BATCH}, got {self.ship_batch}")
         host, sep, port = self.control_grpc.rpartition(":")
         if not sep or not host or not port.isdigit():
             raise invalid("control_grpc", f"expected host:port, got {self.control_grpc!r}")

@@ -28,6 +28,16 @@ from tests.cluster import MASTER_KEY
         ("migrate", "CLICKGATE_GRPC_PORT", "-5"),
         ("migrate", "CLICKGATE_MASTER_KEY", "too-short"),
         ("edge", "CLICKGATE_EDGE_SNAPSHOT_KEY", "c2hvcnQ="),
+        # 0 made the agent spin without ever awaiting; over the control plane's limit,
+        # every batch of a backlog was refused whole and set aside.
+        ("edge", "CLICKGATE_EDGE_SHIP_BATCH", "0"),
+        ("edge", "CLICKGATE_EDGE_SHIP_BATCH", "10001"),
+        ("edge", "CLICKGATE_EDGE_HOST", "not-a-host"),  # was Granian's traceback
+        ("edge", "CLICKGATE_EDGE_GRACE", "inf"),  # passed "must be positive"
+        ("control", "CLICKGATE_API_HOST", "not-a-host"),
+        ("control", "CLICKGATE_GRPC_HOST", "not-a-host"),
+        ("control", "CLICKGATE_GEOIP_DB", "/etc/passwd"),  # a file, but no MaxMind DB
+        ("control", "CLICKGATE_WEBHOOK_POLL_SECONDS", "nan"),
     ],
 )
 def test_bad_setting_exits_nonzero_naming_it(command: str, variable: str, value: str) -> None:
@@ -75,3 +85,11 @@ def test_the_shipping_backoff_cap_is_a_positive_setting() -> None:
     assert load_edge_settings({}).ship_max_backoff == 30.0
     with pytest.raises(SettingsError, match="CLICKGATE_EDGE_SHIP_MAX_BACKOFF"):
         load_edge_settings({"CLICKGATE_EDGE_SHIP_MAX_BACKOFF": "0"})
+
+
+def test_the_largest_ship_batch_is_what_the_control_plane_takes() -> None:
+    from control.rpc import MAX_BATCH
+    from edge.settings import MAX_SHIP_BATCH
+
+    assert MAX_SHIP_BATCH == MAX_BATCH
+    assert load_edge_settings({"CLICKGATE_EDGE_SHIP_BATCH": str(MAX_BATCH)}).ship_batch == MAX_BATCH
