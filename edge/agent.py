@@ -155,15 +155,29 @@ def snapshot_stats(state: AgentState, loop: ShipLoop) -> AgentStats:
     )
 
 
+def channel_options(settings: EdgeSettings) -> list[tuple[str, int]]:
+    """gRPC channel options: keepalive, and reconnects no further apart than the setting.
+
+    gRPC's own reconnect backoff grows to 120 s, and a call on a channel in backoff fails
+    at once: after a long control-plane outage (a rolling update) edges came back up to
+    ~30 s late, and so did revocations, whatever CLICKGATE_EDGE_SHIP_MAX_BACKOFF said.
+    """
+    cap_ms = max(1, int(settings.ship_max_backoff * 1000))
+    return [
+        ("grpc.keepalive_time_ms", KEEPALIVE_MS),
+        ("grpc.initial_reconnect_backoff_ms", min(200, cap_ms)),
+        ("grpc.min_reconnect_backoff_ms", min(200, cap_ms)),
+        ("grpc.max_reconnect_backoff_ms", cap_ms),
+    ]
+
+
 async def run(settings: EdgeSettings) -> None:
     state = AgentState(settings)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     # `clickgate edge` starts us with SIGTERM blocked, so a stop during start-up waited.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-    channel = grpc.aio.insecure_channel(
-        settings.control_grpc, options=[("grpc.keepalive_time_ms", KEEPALIVE_MS)]
-    )
+    channel = grpc.aio.insecure_channel(settings.control_grpc, options=channel_options(settings))
     ship = ShipLoop(state, channel)
     jobs: dict[str, Callable[[], Awaitable[None]]] = {
         "config": lambda: watch_config(state, channel),

@@ -44,7 +44,9 @@ class EdgeSettings(msgspec.Struct, kw_only=True, frozen=True):
     ship_batch: int = 2000
     ship_interval: float = 0.2
     ship_deadline: float = 10.0
-    ship_max_backoff: float = 30.0  # longest wait between retries to an unreachable control plane
+    # Longest wait between retries to an unreachable control plane, for shipping and the
+    # config stream alike: how late revocations can be once it is back.
+    ship_max_backoff: float = 5.0
     # The agent (shipping, config stream) yields the CPU to the request path: under
     # saturation the journal absorbs the backlog, and it drains once load eases.
     agent_nice: int = 10

@@ -41,7 +41,7 @@ async def watch_config(state: AgentState, channel: grpc.aio.Channel) -> None:
         except grpc.aio.AioRpcError as exc:
             failures += 1
             log.info("config stream: %s; reconnecting", exc.code())
-        await asyncio.sleep(backoff(failures))
+        await asyncio.sleep(backoff(failures, state.settings.ship_max_backoff))
 
 
 async def acknowledge_forever(state: AgentState, channel: grpc.aio.Channel) -> None:

@@ -82,7 +82,7 @@ def test_the_shipping_backoff_cap_is_a_positive_setting() -> None:
     capped = load_edge_settings({"CLICKGATE_EDGE_SHIP_MAX_BACKOFF": "1.5"}).ship_max_backoff
     assert capped == 1.5
     assert max(backoff(20, capped) for _ in range(200)) <= 1.5  # 0.2 * 2**10 uncapped
-    assert load_edge_settings({}).ship_max_backoff == 30.0
+    assert load_edge_settings({}).ship_max_backoff == 5.0
     with pytest.raises(SettingsError, match="CLICKGATE_EDGE_SHIP_MAX_BACKOFF"):
         load_edge_settings({"CLICKGATE_EDGE_SHIP_MAX_BACKOFF": "0"})
 

@@ -8,6 +8,7 @@ import time
 
 import grpc
 import httpx
+import pytest
 from clickgate.v1 import config_pb2, config_pb2_grpc
 
 from tests.cluster import Cluster, wait_until
@@ -182,3 +183,29 @@ def test_revoked_key_is_refused(cluster: Cluster) -> None:
     assert cluster.api("POST", f"/v1/keys/{key}/revoke").json()["state"] == "revoked"
     wait_until(lambda: get(cluster, cluster.edge_url, link).status_code == 404, 5, "refused")
     assert cluster.api("POST", "/v1/links", json={"url": "https://e.example/"}).status_code == 409
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # watches the edge
+def test_after_a_long_outage_a_revocation_reaches_the_edge_within_seconds(
+    cluster: Cluster,
+) -> None:
+    """A control plane away for 30 s (a slow rolling update): gRPC's own reconnect
+    backoff had grown past 10 s by then, so the edge reconnected, and took revocations,
+    that much later. It now retries at most CLICKGATE_EDGE_SHIP_MAX_BACKOFF apart (1 s in
+    these tests)."""
+    cluster.bootstrap()
+    cluster.start_control()
+    cluster.start_edge()
+    bad_path = path_of(cluster, cluster.mint("https://phish.example/", message_id="m-late"))
+    assert get(cluster, cluster.edge_url, bad_path).status_code == 302
+    cluster.stop("control")
+    time.sleep(30)
+    cluster.start_control()
+    started = time.monotonic()
+    bad = f"http://localhost:{cluster.edge_port}{bad_path}"
+    response = cluster.api("POST", "/v1/revocations", json={"kind": "link", "value": bad})
+    assert response.status_code == 201, response.text
+    wait_until(lambda: get(cluster, cluster.edge_url, bad_path).status_code == 410, 20, "410")
+    took = time.monotonic() - started
+    print(f"revocation reached the edge {took:.2f}s after the control plane was back")
+    assert took < 4
