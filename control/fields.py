@@ -10,6 +10,20 @@ from typing import Annotated, Final
 
 import msgspec
 
+MAX_ID: Final = 2**63 - 1  # the largest id a BIGINT (and SQLite's INTEGER) holds
+
+
+def check_tenant_name(name: str) -> str:
+    """A tenant's name, trimmed, or ValueError. Not all digits: the CLI takes a tenant by
+    id or by name, and "clickgate apikey create 1" must not mean two tenants."""
+    trimmed = name.strip()
+    if not trimmed or "\x00" in trimmed:
+        raise ValueError("tenant name must not be blank or hold NUL")
+    if trimmed.isascii() and trimmed.isdigit():
+        raise ValueError(f"tenant name {trimmed!r} is all digits, which reads as a tenant id")
+    return trimmed
+
+
 MessageId = Annotated[
     str,
     msgspec.Meta(

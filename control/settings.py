@@ -8,6 +8,7 @@ import re
 
 import msgspec
 
+from control.fields import check_tenant_name
 from edge.envconfig import check_ip, invalid, load
 from edge.sealing import Sealer, parse_key
 
@@ -116,6 +117,10 @@ class ControlSettings(msgspec.Struct, kw_only=True, frozen=True):
             )
         if not self.bootstrap_tenant.strip():
             raise invalid("bootstrap_tenant", "required with CLICKGATE_BOOTSTRAP_API_KEY")
+        try:
+            check_tenant_name(self.bootstrap_tenant)
+        except ValueError as exc:
+            raise invalid("bootstrap_tenant", str(exc)) from None
 
     @property
     def sealer(self) -> Sealer:

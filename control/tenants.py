@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from control.clock import now_ms
 from control.db.models import ApiKey, Tenant
+from control.fields import MAX_ID, check_tenant_name
 from control.keys import create_signing_key
 from edge.sealing import Sealer
 
@@ -24,7 +25,8 @@ class Conflict(ValueError):
 
 
 def create_tenant(session: Session, sealer: Sealer, name: str) -> Tenant:
-    """A tenant with an active signing key, ready to mint links."""
+    """A tenant with an active signing key, ready to mint links; ValueError for a bad name."""
+    name = check_tenant_name(name)
     if session.scalar(select(Tenant).where(Tenant.name == name)) is not None:
         raise Conflict(f"tenant {name!r} exists")
     tenant = Tenant(name=name, created_ms=now_ms())
@@ -36,7 +38,9 @@ def create_tenant(session: Session, sealer: Sealer, name: str) -> Tenant:
 
 def find_tenant(session: Session, ref: str) -> Tenant:
     """A tenant by id or by name."""
-    query = select(Tenant).where(Tenant.id == int(ref)) if ref.isdigit() else None
+    # isascii: "²".isdigit() is true, and int("²") fails.
+    is_id = ref.isascii() and ref.isdigit() and int(ref) <= MAX_ID
+    query = select(Tenant).where(Tenant.id == int(ref)) if is_id else None
     tenant = session.scalar(query) if query is not None else None
     tenant = tenant or session.scalar(select(Tenant).where(Tenant.name == ref))
     if tenant is None:

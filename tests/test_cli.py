@@ -64,3 +64,24 @@ def test_servers_refuse_a_broken_regex_engine_before_starting(
     monkeypatch.setattr("control.up.run_up", must_not_start)
     assert main([command]) == 2
     assert "clickgate: run clickgate on CPython 3.11.5 or later" in capsys.readouterr().err
+
+
+def test_a_tenant_is_named_unambiguously_and_odd_references_are_no_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`apikey create 1` takes tenant id 1: a tenant named "1" would get another's key."""
+    monkeypatch.setenv("CLICKGATE_DATABASE_URL", f"sqlite:///{tmp_path / 'c.db'}")
+    monkeypatch.setenv("CLICKGATE_MASTER_KEY", MASTER_KEY)
+    assert main(["migrate"]) == 0
+    assert main(["tenant", "create", "acme"]) == 0
+    for name in ("2", " 42 ", "", "   "):
+        capsys.readouterr()
+        assert main(["tenant", "create", name]) == 1, name
+        assert "tenant name" in capsys.readouterr().err
+    assert main(["tenant", "create", "²"]) == 0  # not an id: a name like any other
+    capsys.readouterr()
+    assert main(["apikey", "create", "²"]) == 0
+    assert capsys.readouterr().out.startswith("cg_")
+    for ref in ("99999999999999999999999", "9223372036854775808"):
+        assert main(["apikey", "create", ref]) == 1
+        assert f"no tenant '{ref}'" in capsys.readouterr().err
