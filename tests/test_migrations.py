@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import select, text
+from sqlalchemy import Connection, Engine, select, text
 
 from control.db.engine import make_engine
 from control.db.migrate import alembic_config, upgrade
 from control.db.models import Base, ConfigRevision
 from control.store import CLICK_COLUMNS
+
+
+@contextlib.contextmanager
+def at_revision(engine: Engine, revision: str) -> Iterator[Connection]:
+    """The schema as `revision` left it, with tenant 1 ("acme"), in one transaction."""
+    config = alembic_config(engine)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+        conn.execute(text("INSERT INTO tenants VALUES (1, 'acme', 0, false, 0)"))
+        yield conn
 
 
 def test_migrated_schema_matches_models(database_url: str) -> None:
@@ -30,11 +43,7 @@ def test_domains_pending_at_the_upgrade_must_prove_ownership(database_url: str) 
     """0005: a custom domain not yet verified gets a token (so it needs the TXT proof);
     one already verified, and a platform domain, keep serving without one."""
     engine = make_engine(database_url)
-    config = alembic_config(engine)
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0004")
-        conn.execute(text("INSERT INTO tenants VALUES (1, 'acme', 0, false, 0)"))
+    with at_revision(engine, "0004") as conn:
         for name, custom, verified in [
             ("click.acme.test", False, 1),
             ("pending.brand.test", True, None),
@@ -59,12 +68,8 @@ def test_domains_pending_at_the_upgrade_must_prove_ownership(database_url: str) 
 
 def test_clicks_stored_before_0008_take_their_message_records_stream(database_url: str) -> None:
     engine = make_engine(database_url)
-    config = alembic_config(engine)
     columns = CLICK_COLUMNS[:-1]  # as 0007 left the clicks table: no stream
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0007")
-        conn.execute(text("INSERT INTO tenants VALUES (1, 'acme', 0, false, 0)"))
+    with at_revision(engine, "0007") as conn:
         conn.execute(
             text(
                 "INSERT INTO messages (tenant_id, message_id, stream, tags, tracked_links,"
@@ -100,11 +105,7 @@ _NUMBERS = {
 
 def test_0009_keeps_every_row_and_counts_ids_on_from_the_highest(database_url: str) -> None:
     engine = make_engine(database_url)
-    config = alembic_config(engine)
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0008")
-        conn.execute(text("INSERT INTO tenants VALUES (1, 'acme', 0, false, 0)"))
+    with at_revision(engine, "0008") as conn:
         conn.execute(
             text(
                 "INSERT INTO revocations (id, tenant_id, kind, value, reason, created_ms)"
