@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from control.settings import ControlSettings, load_control_settings
 from edge.envconfig import SettingsError
-from edge.settings import load_edge_settings
+from edge.settings import load_edge_settings, prepare_data_dir
 
 if TYPE_CHECKING:  # only for annotations: `clickgate edge` never loads SQLAlchemy
     from sqlalchemy.orm import Session, sessionmaker
@@ -94,7 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_edge(_: argparse.Namespace) -> int:
     from control.servers import serve_edge
 
-    serve_edge(load_edge_settings())
+    settings = load_edge_settings()
+    prepare_data_dir(settings)
+    serve_edge(settings)
     return 0
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import tempfile
+from pathlib import Path
 
 import msgspec
 
-from edge.envconfig import check_ip, invalid, load
+from edge.envconfig import SettingsError, check_ip, env_name, invalid, load
 from edge.sealing import parse_key
 
 PREFIX = "CLICKGATE_EDGE_"
@@ -101,3 +103,19 @@ class EdgeSettings(msgspec.Struct, kw_only=True, frozen=True):
 
 def load_edge_settings(environ: dict[str, str] | None = None) -> EdgeSettings:
     return load(EdgeSettings, PREFIX, environ)
+
+
+def prepare_data_dir(settings: EdgeSettings) -> None:
+    """Create the data directory and its journal and prove both writable before anything
+    starts: otherwise the agent dies on its first stats file and each worker on its journal
+    slot, with tracebacks, and the edge serves nothing."""
+    data_dir = Path(settings.data_dir)
+    try:
+        for directory in (data_dir, data_dir / "journal"):
+            directory.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=directory):
+                pass
+    except OSError as exc:
+        name = env_name(PREFIX, "data_dir")
+        reason = exc.strerror or type(exc).__name__
+        raise SettingsError(f"{name}: cannot write {str(data_dir)!r}: {reason}") from None

@@ -85,3 +85,23 @@ def test_a_tenant_is_named_unambiguously_and_odd_references_are_no_traceback(
     for ref in ("99999999999999999999999", "9223372036854775808"):
         assert main(["apikey", "create", ref]) == 1
         assert f"no tenant '{ref}'" in capsys.readouterr().err
+
+
+def test_the_edge_refuses_a_data_dir_it_cannot_write_before_starting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    started: list[str] = []
+    monkeypatch.setattr("control.servers.serve_edge", lambda s: started.append(s.data_dir))
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    monkeypatch.setenv("CLICKGATE_EDGE_DATA_DIR", str(not_a_dir / "edge"))
+    assert main(["edge"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("clickgate: bad setting: CLICKGATE_EDGE_DATA_DIR: cannot write")
+    assert "Traceback" not in err and started == []
+
+    fresh = tmp_path / "new" / "edge"
+    monkeypatch.setenv("CLICKGATE_EDGE_DATA_DIR", str(fresh))
+    assert main(["edge"]) == 0
+    assert started == [str(fresh)] and (fresh / "journal").is_dir()
+    assert list((fresh / "journal").iterdir()) == []  # the write test leaves nothing behind
