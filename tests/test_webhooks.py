@@ -11,7 +11,7 @@ import msgspec
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from control.api.app import build_app
@@ -424,3 +424,23 @@ def test_a_setting_over_a_limit_is_refused_naming_the_limit(
     with pytest.raises(ValueError, match=re.escape(message)):
         validate(url, ["click"], "every", headers)
     validate(URL_AT_LIMIT, ["click"], "every", {"x" * 256: "v" * 4096})  # at the limits: fine
+
+
+def test_a_replay_gets_past_more_unwanted_clicks_than_it_queues_per_call(
+    ctx: AppContext, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stream filter ran after the LIMIT: once more clicks of other streams than the
+    limit came first in the range, every call queued nothing, for good."""
+    monkeypatch.setattr("control.webhooks.outbox.REPLAY_QUEUE_MAX", 2)
+    a, _ = tenant(ctx)
+    eid, _ = endpoint(ctx, a, receiver.url("/ok"))
+    t = now_ms()
+    with ctx.sessions.begin() as session:
+        session.get_one(WebhookEndpoint, eid).enabled = False
+    ingest(ctx, [click_row(spec(n, a, t + n, link=n)) for n in range(1, 5)])
+    with ctx.sessions.begin() as session:
+        last = Click.click_id == f"{4:032x}"  # after three clicks of no stream
+        session.execute(update(Click).where(last).values(stream="promo"))
+        found = session.get_one(WebhookEndpoint, eid)
+        found.enabled, found.stream = True, "promo"
+        assert replay(session, eid, t, t + 10) == 1

@@ -235,3 +235,16 @@ def test_retry_after_of_a_429_is_read(answering: tuple[int, list[bytes]]) -> Non
     url = f"http://127.0.0.1:{port}/hook"
     outcome = post(url, b"{}", [new_secret()], "msg_1", 0, {}, 0.5, allow_private=True)
     assert (outcome.status, outcome.retry_after_s) == (429, 120.0)
+
+
+@pytest.mark.parametrize("status", [200, 429])
+def test_a_retry_after_that_is_not_ascii_digits_is_ignored(
+    answering: tuple[int, list[bytes]], status: int
+) -> None:
+    port, answers = answering
+    answers.append(
+        f"HTTP/1.1 {status} X\r\nretry-after: \u00b2\r\ncontent-length: 0\r\n\r\n".encode("latin-1")
+    )
+    url = f"http://127.0.0.1:{port}/hook"
+    outcome = post(url, b"{}", [new_secret()], "msg_1", 0, {}, 0.5, allow_private=True)
+    assert (outcome.status, outcome.retry_after_s) == (status, None)  # was a ValueError

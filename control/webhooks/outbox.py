@@ -67,8 +67,12 @@ def queue_missing(session: Session, endpoint: WebhookEndpoint, from_ms: int, to_
         Click.time_ms < to_ms,
         Click.click_id.not_in(queued),
     )
+    # Filters in SQL, before the LIMIT: filtered afterwards, 10,000 clicks the endpoint
+    # does not want would fill every call, and a replay would never get past them.
     if not endpoint.include_bots:
         query = query.where(Click.is_bot.is_(False))
+    if endpoint.stream is not None:
+        query = query.where(Click.stream == endpoint.stream)
     clicks = session.scalars(query.order_by(Click.time_ms).limit(REPLAY_QUEUE_MAX)).all()
     deliveries = _deliveries(session, clicks, [endpoint])
     session.add_all(deliveries)

@@ -30,9 +30,12 @@ class Outcome:
 
 def _retry_after(value: str | None) -> float | None:
     """Retry-After as delay-seconds (an HTTP-date is rare from receivers: ignored)."""
-    if value is None or not value.strip().isdigit():
+    # isascii too: "²" is a digit to str.isdigit and not to float(), and a receiver's
+    # odd header must not turn its acknowledgement into an exception.
+    text = "" if value is None else value.strip()
+    if not (text.isascii() and text.isdigit()):
         return None
-    return float(value.strip())
+    return float(text)
 
 
 class _PinnedHTTP(http.client.HTTPConnection):
