@@ -313,3 +313,11 @@ def test_odd_historic_offsets_bucket_each_click(sessions: sessionmaker[Session])
         specs, q, monrovia, "day"
     )
     assert [b.total for b in got[:3]] == [1, 2, 1]
+
+
+def test_a_millisecond_instant_is_read_exactly() -> None:
+    utc = parse_tz("UTC")
+    start, stop = parse_range("2038-11-21T09:51:51.944Z", "2038-11-21T09:51:51.945Z", utc, 0)
+    assert (start, stop) == (2173945911944, 2173945911945)  # the float path gave ...943
+    start, _ = parse_range("2004-09-23T21:19:40.590Z", "2004-09-24", utc, 0)
+    assert start == 1095974380590

@@ -66,8 +66,14 @@ def _instant(name: str, value: str, tz: ZoneInfo, end: bool) -> int:
     return to_ms(stamp)
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MS = dt.timedelta(milliseconds=1)
+
+
 def to_ms(stamp: dt.datetime) -> int:
-    return int(stamp.timestamp() * 1000)
+    # Integer arithmetic: timestamp() * 1000 in floats lands 1 ms early for some instants
+    # (2038-11-21T09:51:51.944Z gave ...943), moving a range's edge past a click.
+    return (stamp - _EPOCH) // _MS
 
 
 def parse_range(start: str | None, stop: str | None, tz: ZoneInfo, now_ms: int) -> tuple[int, int]:
