@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import binascii
+import socket
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -309,3 +310,19 @@ def test_a_retried_delete_never_lifts_a_newer_revocation(
         ids.append(made.json()["id"])
         assert client.delete(f"/v1/webhooks/{ids[-1]}", headers=headers).status_code == 204
     assert ids[0] != ids[1]
+
+
+def test_a_database_that_is_down_is_a_503_not_a_500(caplog: pytest.LogCaptureFixture) -> None:
+    """PostgreSQL stopped or restarting: every request used to be a 500 with a traceback."""
+    port = socket.socket()
+    port.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    url = f"postgresql://postgres@127.0.0.1:{port.getsockname()[1]}/test"
+    ctx = make_context(ControlSettings(database_url=url, click_port=0, master_key=MASTER_KEY))
+    with TestClient(build_app(ctx, with_grpc=False)) as client:
+        answer = client.get(
+            "/v1/revocations", headers={"Authorization": "Bearer cg_1a2b3c4d_secret"}
+        )
+    port.close()
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
+    assert answer.json()["error"]["code"] == "unavailable"
+    assert "unhandled error" not in caplog.text

@@ -14,6 +14,7 @@ from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ASGIApp
+from sqlalchemy.exc import OperationalError
 
 from control.acme.jobs import certificates_forever, dns_checks_forever
 from control.api.auth import tenant_from_request
@@ -32,6 +33,7 @@ from control.api.domains import (
 from control.api.errors import (
     BAD_VALUES,
     handle_bad_value,
+    handle_database_down,
     handle_http,
     handle_recursion,
     handle_unexpected,
@@ -161,6 +163,7 @@ def build_app(ctx: AppContext, with_grpc: bool = True) -> Litestar:
             HTTPException: handle_http,
             **{bad: handle_bad_value for bad in BAD_VALUES},
             RecursionError: handle_recursion,
+            OperationalError: handle_database_down,
             Exception: handle_unexpected,
         },
         lifespan=[lifespan],

@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
 
 log = logging.getLogger("clickgate.control.api")
 
@@ -105,6 +105,15 @@ def handle_recursion(request: Request[Any, Any, Any], exc: Exception) -> Respons
     if "while deserializing" in str(exc):
         return error_body(400, "bad_request", "request body: JSON nested too deeply")
     return handle_unexpected(request, exc)
+
+
+def handle_database_down(_: Request[Any, Any, Any], exc: OperationalError) -> Response[Any]:
+    """The database is unreachable, restarting, out of connections or locked: nothing the
+    caller did, and a retry will do. One log line per request, not a traceback."""
+    log.warning("database unavailable: %s", type(exc.orig).__name__)
+    response = error_body(503, "unavailable", "the database is unavailable; retry shortly")
+    response.headers["Retry-After"] = "1"
+    return response
 
 
 def handle_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
