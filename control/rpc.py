@@ -8,15 +8,16 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import grpc
 import psycopg
 from clickgate.v1 import config_pb2, config_pb2_grpc, ingest_pb2, ingest_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer  # public as health.aio, untyped there
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,6 +35,14 @@ MAX_BATCH = 10000
 CONFIG_POLL_SECONDS = 0.25
 TOUCH_SECONDS = 5.0
 PROMOTE_SECONDS = 0.5
+# Below the edge's ship deadline (10 s): a batch that waits this long on a PostgreSQL
+# lock (a migration, an operator's LOCK TABLE) fails as UNAVAILABLE and the edge tries
+# again later, instead of its retries queuing up behind the lock.
+INGEST_LOCK_TIMEOUT = "8s"
+# What the database drivers raise under SQLAlchemy's own errors: store.py's raw cursors.
+DB_ERRORS = (SQLAlchemyError, sqlite3.Error, psycopg.Error)
+
+T = TypeVar("T")
 
 
 def _authorized(context: grpc.aio.ServicerContext[Any, Any], token: str) -> bool:
@@ -63,6 +72,10 @@ class IngestService(ingest_pb2_grpc.IngestServicer):
         # the rows the first one was committing (UNIQUE constraint failed, an unexpected
         # error in the servicer).
         self._store_lock = threading.Lock()
+        # Its own thread: a transaction stuck on a lock must not park the loop's default
+        # executor, which the API's handlers and its authentication run in. A retry that
+        # its edge gave up on while it still queued here is dropped unrun.
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="ingest")
 
     async def IngestClicks(
         self, request: ingest_pb2.IngestClicksRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -74,12 +87,12 @@ class IngestService(ingest_pb2_grpc.IngestServicer):
         started = time.perf_counter()
         try:
             async with self.write_lock:
-                result = await asyncio.to_thread(
-                    self._store, request.edge_id, list(request.records)
+                result = await asyncio.get_running_loop().run_in_executor(
+                    self.executor, self._store, request.edge_id, list(request.records)
                 )
-        except (SQLAlchemyError, sqlite3.Error, psycopg.Error) as exc:  # store.py's raw cursors
+        except DB_ERRORS as exc:
             self.metrics.db_errors += 1
-            log.error("ingest failed: %s", exc.__class__.__name__)
+            log.error("ingest failed: %s", _name(exc))
             await context.abort(grpc.StatusCode.UNAVAILABLE, "database unavailable")
         self.metrics.observe_batch(result, time.perf_counter() - started)
         return ingest_pb2.IngestClicksReply(
@@ -90,7 +103,14 @@ class IngestService(ingest_pb2_grpc.IngestServicer):
 
     def _store(self, edge_id: str, records: list[bytes]) -> IngestResult:
         with self._store_lock, self.sessions.begin() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                session.execute(text(f"SET LOCAL lock_timeout = '{INGEST_LOCK_TIMEOUT}'"))
             return self.ingestor.ingest(session, edge_id, records)
+
+    def close(self) -> None:
+        """Drop queued batches (their edges keep them and send them again); a transaction
+        already running ends by itself within INGEST_LOCK_TIMEOUT or commits."""
+        self.executor.shutdown(wait=False, cancel_futures=True)
 
 
 class ConfigService(config_pb2_grpc.ConfigServicer):
@@ -104,21 +124,24 @@ class ConfigService(config_pb2_grpc.ConfigServicer):
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "bad edge token")
         edge_id = request.edge_id or context.peer()
         held = list(request.key_ids_held)
-        await asyncio.to_thread(self._seen, edge_id, request.revision, held, True)
+        await _db(context, self._seen, edge_id, request.revision, held, True)
         sent, last_touch = request.revision, time.monotonic()
         try:
             while True:
-                revision = await asyncio.to_thread(self._revision)
+                revision = await _db(context, self._revision)
                 if revision != sent:
-                    snap = await asyncio.to_thread(self._snapshot)
+                    snap = await _db(context, self._snapshot)
                     yield snap
                     sent = snap.revision
                 if time.monotonic() - last_touch > TOUCH_SECONDS:
-                    await asyncio.to_thread(self._seen, edge_id, None, None, True)
+                    await _db(context, self._seen, edge_id, None, None, True)
                     last_touch = time.monotonic()
                 await asyncio.sleep(CONFIG_POLL_SECONDS)
         finally:
-            await asyncio.to_thread(self._seen, edge_id, None, None, False)
+            try:
+                await asyncio.to_thread(self._seen, edge_id, None, None, False)
+            except DB_ERRORS as exc:  # the edge shows as connected until the database is back
+                log.warning("cannot mark edge %s disconnected: %s", edge_id, _name(exc))
 
     async def AckConfig(
         self, request: config_pb2.AckConfigRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -126,7 +149,7 @@ class ConfigService(config_pb2_grpc.ConfigServicer):
         if not _authorized(context, self.token):
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "bad edge token")
         held = list(request.key_ids_held)
-        await asyncio.to_thread(self._seen, request.edge_id, request.revision, held, True)
+        await _db(context, self._seen, request.edge_id, request.revision, held, True)
         return config_pb2.AckConfigReply()
 
     def _seen(self, edge_id: str, revision: int | None, held: list[int] | None, up: bool) -> None:
@@ -173,6 +196,22 @@ class ConfigService(config_pb2_grpc.ConfigServicer):
             )
 
 
+async def _db(context: grpc.aio.ServicerContext[Any, Any], call: Callable[..., T], *args: Any) -> T:
+    """Run a config query in a thread; a database that is down is UNAVAILABLE to the edge
+    (it reconnects with backoff and serves from the config it has), not UNKNOWN with a
+    traceback in this log for every edge, every retry."""
+    try:
+        return await asyncio.to_thread(call, *args)
+    except DB_ERRORS as exc:
+        log.warning("config stream: database unavailable: %s", _name(exc))
+        await context.abort(grpc.StatusCode.UNAVAILABLE, "database unavailable")
+        raise  # abort raises; this line only tells mypy so
+
+
+def _name(exc: BaseException) -> str:
+    return exc.__class__.__name__
+
+
 async def promote_keys_forever(sessions: sessionmaker[Session]) -> None:
     """Background job: activate rotated keys once every connected edge holds them."""
     while True:
@@ -214,11 +253,11 @@ async def start_grpc(
     token: str,
     metrics: ControlMetrics,
     ingestor: Ingestor,
-) -> tuple[grpc.aio.Server, int]:
+) -> tuple[grpc.aio.Server, int, IngestService]:
+    """The gRPC server, its port, and its ingest service (close() it after stopping)."""
     server = grpc.aio.server(options=server_options())
-    ingest_pb2_grpc.add_IngestServicer_to_server(
-        IngestService(sessions, token, metrics, ingestor), server
-    )
+    ingest = IngestService(sessions, token, metrics, ingestor)
+    ingest_pb2_grpc.add_IngestServicer_to_server(ingest, server)
     config_servicer = ConfigService(sessions, token, ingestor.sealer)
     config_pb2_grpc.add_ConfigServicer_to_server(config_servicer, server)
     # Standard gRPC health checking, for Kubernetes grpc probes and load balancers.
@@ -230,4 +269,4 @@ async def start_grpc(
     if bound == 0:
         raise OSError(f"cannot listen for gRPC on {host}:{port}")
     await server.start()
-    return server, bound
+    return server, bound, ingest

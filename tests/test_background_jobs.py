@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
+from sqlalchemy.orm import sessionmaker
 
 from control import privacy, rpc
+from control.acme import jobs
+from control.settings import ControlSettings
 from edge.background import every
+from tests.cluster import MASTER_KEY
 
 
 class FailsOnce:
@@ -90,3 +95,32 @@ def test_edge_worker_background_job_survives_an_unexpected_error(
         calls = run_until_second_call(reload_config, every(0.01, reload_config))
     assert calls == [0, 1]
     assert "background job failed" in caplog.text and "a snapshot nobody expected" in caplog.text
+
+
+def test_a_stopping_control_plane_does_not_wait_for_a_whole_round_of_dns_checks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each check of a round runs in one thread that shutdown waits for: with a resolver
+    that does not answer (3 s a check, up to 50 due) that outlasted the pod's grace."""
+    checked: list[int] = []
+
+    def slow_check(settings: Any, sessions: Any, domain_id: int) -> None:
+        time.sleep(0.3)  # a resolver timing out
+        checked.append(domain_id)
+
+    monkeypatch.setattr(jobs, "due_for_check", lambda session: list(range(20)))
+    monkeypatch.setattr(jobs, "claim_check", lambda session, domain_id: True)
+    monkeypatch.setattr(jobs, "check_now", slow_check)
+    settings = ControlSettings(master_key=MASTER_KEY, cname_target="edge.clickgate.test")
+    sessions = sessionmaker()  # due_for_check, the one caller, is replaced above
+
+    async def stop_during_a_round() -> float:
+        task = asyncio.create_task(jobs.dns_checks_forever(settings, sessions))
+        await asyncio.sleep(0.45)
+        task.cancel()
+        stopped = time.monotonic()
+        await asyncio.get_running_loop().shutdown_default_executor()  # as asyncio.run does
+        return time.monotonic() - stopped
+
+    waited = asyncio.run(stop_during_a_round())
+    assert waited < 1.0 and len(checked) <= 3, (waited, checked)

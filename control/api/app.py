@@ -96,11 +96,11 @@ async def metrics(ctx: Ctx) -> str:
 def build_app(ctx: AppContext, with_grpc: bool = True) -> Litestar:
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        server = None
+        server, ingest = None, None
         if with_grpc:
             s = ctx.settings
             ingestor = Ingestor(ctx.sealer, ctx.enricher)
-            server, port = await start_grpc(
+            server, port, ingest = await start_grpc(
                 ctx.sessions, s.grpc_host, s.grpc_port, s.control_token, ctx.metrics, ingestor
             )
             log.info("gRPC listening on %s:%d", s.grpc_host, port)
@@ -122,6 +122,8 @@ def build_app(ctx: AppContext, with_grpc: bool = True) -> Litestar:
                 job.cancel()
             if server is not None:
                 await server.stop(grace=5)
+            if ingest is not None:
+                ingest.close()
 
     return Litestar(
         route_handlers=[
