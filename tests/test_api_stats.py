@@ -276,10 +276,24 @@ def test_every_endpoint_needs_a_key(api: Api, path: str) -> None:
         ("/v1/clicks", {"cursor": "not-a-cursor"}, "cursor"),
         ("/v1/clicks/export", {"format": "xlsx"}, "format"),
         ("/v1/messages/m1/timeline", {"cursor": "WzIsMSwxXQ"}, "cursor"),
+        # Given twice: the last one used to be counted alone, with a 200.
+        ("/v1/stats/overview", {"tag": ["news", "promo"]}, "tag"),
+        ("/v1/clicks", {"from": ["2026-01-01", "2026-02-01"]}, "from"),
+        ("/v1/stats/browser", {"limit": ["5", "6"]}, "limit"),
+        ("/v1/stats/timeseries", {"interval": ["day", "day"]}, "interval"),
+        # Empty, as a template leaves it: the default was used, unlike an empty tag.
+        ("/v1/stats/overview", {"tz": ""}, "tz"),
+        ("/v1/stats/overview", {"from": ""}, "from"),
+        ("/v1/clicks", {"to": ""}, "to"),
+        # ISO 8601 forms that are not RFC 3339 were read by fromisoformat.
+        ("/v1/stats/overview", {"from": "20260101"}, "from"),
+        ("/v1/stats/overview", {"from": "2026-W01-1"}, "from"),
+        ("/v1/stats/overview", {"to": "2026-03-02T10Z"}, "to"),
+        ("/v1/stats/overview", {"to": "2026-03-02T10:00:00+0100"}, "to"),
     ],
 )
 def test_bad_parameters_are_clear_400s(
-    api: Api, path: str, params: dict[str, str], name: str
+    api: Api, path: str, params: dict[str, Any], name: str
 ) -> None:
     response = api.get(path, **params)
     assert response.status_code == 400, response.text

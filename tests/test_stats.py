@@ -253,6 +253,13 @@ def test_message_link_summaries(sessions: sessionmaker[Session]) -> None:
             (1_774_742_400_000, 1_774_821_600_000),
         ),
         (None, None, "UTC", (1_000_000_800_000 - 30 * 86_400_000, 1_000_000_800_000)),
+        # RFC 3339 allows a lowercase t and z and a space; seconds may be left out.
+        (
+            "2026-03-29t00:00:00z",
+            "2026-03-30 00:00+02:00",
+            "UTC",
+            (1_774_742_400_000, 1_774_821_600_000),
+        ),
     ],
 )
 def test_ranges(start: str | None, stop: str | None, tz: str, expected: tuple[int, int]) -> None:

@@ -49,6 +49,7 @@ from control.api.keys import (
 )
 from control.api.links import create_link
 from control.api.rewrite import rewrite_links
+from control.api.singlequery import single_query
 from control.api.stats import HANDLERS as STATS_HANDLERS
 from control.api.streams import (
     create_stream_handler,
@@ -170,7 +171,7 @@ def build_app(ctx: AppContext, with_grpc: bool = True) -> Litestar:
         },
         lifespan=[lifespan],
         before_request=strict_body,
-        middleware=[utf8_target, body_timeout],
+        middleware=[utf8_target, single_query, body_timeout],
         openapi_config=OpenAPIConfig(
             title="clickgate",
             version="0.1.0",

@@ -12,6 +12,11 @@ DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 DEFAULT_DAYS = 30
 DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# RFC 3339 date-time (T, t or a space between; Z, z or +hh:mm), seconds optional. Python's
+# fromisoformat alone also took ISO 8601's other forms (20270101, 2027-W01-1, +0100).
+DATE_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:\d{2})", re.ASCII
+)
 
 
 class ParamError(ValueError):
@@ -31,6 +36,8 @@ def _iana_names() -> frozenset[str]:
 
 
 def parse_tz(value: str | None) -> ZoneInfo:
+    if value == "":  # `tz=` from a template that meant to fill it in
+        raise ParamError("tz", "empty; leave it out for UTC")
     name = value or "UTC"
     if name in _iana_names():  # IANA names only, never a path
         try:
@@ -49,7 +56,9 @@ def parse_instant(name: str, value: str, tz: ZoneInfo, end: bool) -> int:
 
 
 def _instant(name: str, value: str, tz: ZoneInfo, end: bool) -> int:
-    if DATE_ONLY.match(value):
+    if not value:
+        raise ParamError(name, "empty; leave it out for the default")
+    if DATE_ONLY.fullmatch(value):
         try:
             day = dt.date.fromisoformat(value)
         except ValueError:
@@ -57,13 +66,14 @@ def _instant(name: str, value: str, tz: ZoneInfo, end: bool) -> int:
         if end:
             day += dt.timedelta(days=1)
         return to_ms(dt.datetime.combine(day, dt.time(0), tzinfo=tz))
-    try:
-        stamp = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise ParamError(name, f"{value!r} is neither RFC 3339 nor YYYY-MM-DD") from None
-    if stamp.tzinfo is None:
+    if DATE_TIME.fullmatch(value):
+        try:
+            return to_ms(dt.datetime.fromisoformat(value.upper()))
+        except ValueError:  # 2027-02-30, 25:00, a leap second
+            raise ParamError(name, f"{value!r} is not a valid date and time") from None
+    if DATE_TIME.fullmatch(value + "Z"):
         raise ParamError(name, f"{value!r} needs a time zone offset or Z")
-    return to_ms(stamp)
+    raise ParamError(name, f"{value!r} is neither RFC 3339 nor YYYY-MM-DD")
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -80,11 +90,13 @@ def parse_range(start: str | None, stop: str | None, tz: ZoneInfo, now_ms: int) 
     """[from, to) in ms; defaults to the 30 days up to the end of the current hour (whole
     hours, so the rollups answer it)."""
     to_value = (
-        parse_instant("to", stop, tz, end=True) if stop else now_ms // HOUR_MS * HOUR_MS + HOUR_MS
+        parse_instant("to", stop, tz, end=True)
+        if stop is not None
+        else now_ms // HOUR_MS * HOUR_MS + HOUR_MS
     )
     if to_value <= 0:
         raise ParamError("to", "must be after 1970-01-01T00:00Z")
-    if start:
+    if start is not None:
         from_value = parse_instant("from", start, tz, end=False)
         if from_value < 0:
             raise ParamError("from", "must not be before 1970")
