@@ -444,3 +444,22 @@ def test_a_replay_gets_past_more_unwanted_clicks_than_it_queues_per_call(
         found = session.get_one(WebhookEndpoint, eid)
         found.enabled, found.stream = True, "promo"
         assert replay(session, eid, t, t + 10) == 1
+
+
+def test_a_first_human_replay_gets_past_more_later_clicks_than_it_queues_per_call(
+    ctx: AppContext, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As for streams: "first human click" was judged after the LIMIT, so a range opening
+    with more repeat clicks than the limit queued nothing on every call."""
+    monkeypatch.setattr("control.webhooks.outbox.REPLAY_QUEUE_MAX", 2)
+    a, _ = tenant(ctx)
+    eid, _ = endpoint(ctx, a, receiver.url("/ok"), mode="first_human")
+    t = now_ms()
+    with ctx.sessions.begin() as session:
+        session.get_one(WebhookEndpoint, eid).enabled = False
+    links = [0, 0, 0, 0, 1]  # link 0 first clicked before the range, then three repeats
+    ingest(ctx, [click_row(spec(n, a, t + n, link=link)) for n, link in enumerate(links, 1)])
+    with ctx.sessions.begin() as session:
+        session.get_one(WebhookEndpoint, eid).enabled = True
+        assert replay(session, eid, t + 2, t + 10) == 1
+    assert [d.click_id for d in deliveries(ctx, eid)] == [f"{5:032x}"]

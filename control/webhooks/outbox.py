@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.expression import Exists
 
 from control.clock import now_ms
 from control.db.models import Click, WebhookDelivery, WebhookEndpoint
@@ -73,6 +74,8 @@ def queue_missing(session: Session, endpoint: WebhookEndpoint, from_ms: int, to_
         query = query.where(Click.is_bot.is_(False))
     if endpoint.stream is not None:
         query = query.where(Click.stream == endpoint.stream)
+    if endpoint.mode == "first_human":
+        query = query.where(Click.is_bot.is_(False), ~_earlier_human())
     clicks = session.scalars(query.order_by(Click.time_ms).limit(REPLAY_QUEUE_MAX)).all()
     deliveries = _deliveries(session, clicks, [endpoint])
     session.add_all(deliveries)
@@ -108,8 +111,17 @@ def _first_human(session: Session, clicks: Sequence[Click]) -> set[str]:
     """Click ids with no earlier human click of the same message and link."""
     if not clicks:
         return set()
+    ids = [c.click_id for c in clicks]
+    found = session.scalars(
+        select(Click.click_id).where(Click.click_id.in_(ids), ~_earlier_human())
+    )
+    return set(found)
+
+
+def _earlier_human() -> Exists:
+    """There is a human click of the same message and link before this Click."""
     other = aliased(Click)
-    earlier = exists().where(
+    return exists().where(
         other.tenant_id == Click.tenant_id,
         other.message_id == Click.message_id,
         other.location == Click.location,
@@ -121,9 +133,6 @@ def _first_human(session: Session, clicks: Sequence[Click]) -> set[str]:
             and_(other.time_ms == Click.time_ms, other.click_id < Click.click_id),
         ),
     )
-    ids = [c.click_id for c in clicks]
-    found = session.scalars(select(Click.click_id).where(Click.click_id.in_(ids), ~earlier))
-    return set(found)
 
 
 def _delivery(
