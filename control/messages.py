@@ -227,7 +227,7 @@ def record_message(
 
     A first rewrite counts as a message sent in the rollups (in its hour, with its
     stream, domain and tags), in this transaction; a later rewrite does not count again,
-    but one that changes stream or tags moves the count, so the rollups say what the
+    but one that changes stream, domain or tags moves the count, so the rollups say what the
     record says. (The clicks stored meanwhile keep the stream they were stored with.)
     """
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
@@ -250,9 +250,11 @@ def record_message(
             .where(this)
             .with_for_update()
         ).one()
-        session.execute(update(Message).where(this).values(**values))
+        # Into another click domain too: its messages_sent stayed under the old one.
+        new_domain = domain or old.domain
+        session.execute(update(Message).where(this).values(domain=new_domain, **values))
         old_labels = (old.stream, old.domain, tags_text(old.tags), "")
-        new_labels = (stream, old.domain, tags_text(tags), "")
+        new_labels = (stream, new_domain, tags_text(tags), "")
         if new_labels != old_labels:
             deltas.add(tenant_id, "sent", old.created_ms, False, old_labels, (-1, 0, 0))
             deltas.add(tenant_id, "sent", old.created_ms, False, new_labels, (1, 0, 0))

@@ -239,3 +239,25 @@ def test_a_message_rewritten_into_another_stream_moves_its_count_not_its_clicks(
     with sessions.begin() as session:
         rebuild(session)
     assert answers() == expected
+
+
+def test_a_message_rewritten_into_another_click_domain_moves_its_count(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Its messages_sent stayed under the first rewrite's domain, while the record said
+    the new one (a rebuild then disagreed with what ingest had kept)."""
+    with sessions.begin() as session:
+        record_message(session, T, "m9", "outbound", [], 1, T0, "click.one.test")
+        record_message(session, T, "m9", "outbound", [], 1, T0 + HOUR, "click.two.test")
+
+    def sent() -> dict[str, int]:
+        with sessions() as session:
+            return {
+                domain: rolled.overview(session, dataclasses.replace(WHOLE, domain=domain)).sent
+                for domain in ("click.one.test", "click.two.test")
+            }
+
+    assert sent() == {"click.one.test": 0, "click.two.test": 1}
+    with sessions.begin() as session:
+        rebuild(session)
+    assert sent() == {"click.one.test": 0, "click.two.test": 1}
