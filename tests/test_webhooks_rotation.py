@@ -180,3 +180,20 @@ def test_payload_has_every_field() -> None:
         "ip": "192.0.2.0",
         "status": 302,
     }
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # DB-agnostic
+def test_the_old_secrets_expiry_is_not_shown_once_it_has_passed(
+    ctx: AppContext, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It went on showing a time in the past, as if the old secret still signed."""
+    _, key = tenant(ctx)
+    auth = {"Authorization": f"Bearer {key}"}
+    with TestClient[Litestar](build_app(ctx, with_grpc=False)) as client:
+        hook = client.post("/v1/webhooks", json={"url": receiver.url("/ok")}, headers=auth).json()
+        path = f"/v1/webhooks/{hook['id']}"
+        rotated = client.post(f"{path}/rotate", json={"expire_after_seconds": 60}, headers=auth)
+        expires = rotated.json()["previous_secret_expires_ms"]
+        assert client.get(path, headers=auth).json()["previous_secret_expires_ms"] == expires
+        monkeypatch.setattr("control.api.webhooks.now_ms", lambda: expires)
+        assert client.get(path, headers=auth).json()["previous_secret_expires_ms"] is None

@@ -248,3 +248,16 @@ def test_a_retry_after_that_is_not_ascii_digits_is_ignored(
     url = f"http://127.0.0.1:{port}/hook"
     outcome = post(url, b"{}", [new_secret()], "msg_1", 0, {}, 0.5, allow_private=True)
     assert (outcome.status, outcome.retry_after_s) == (status, None)  # was a ValueError
+
+
+def test_a_garbage_answer_is_recorded_as_printable_text(
+    answering: tuple[int, list[bytes]],
+) -> None:
+    """The receiver's raw bytes, control codes included, went into last_error as they
+    came, and from there into the API's JSON and operators' terminals."""
+    port, answers = answering
+    answers.append(b"\x1b[2J\x00\xffgarbage\r\n\r\n")
+    url = f"http://127.0.0.1:{port}/hook"
+    outcome = post(url, b"{}", [new_secret()], "msg_1", 0, {}, 0.5, allow_private=True)
+    assert outcome.status == 0 and "garbage" in outcome.error
+    assert outcome.error.isprintable() and outcome.error.isascii(), outcome.error

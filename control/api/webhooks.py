@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from control.api.context import AppContext, Ctx, RowId, TenantId
 from control.api.errors import ApiError
+from control.clock import now_ms
 from control.db.models import WebhookDelivery, WebhookEndpoint
 from control.webhooks import endpoints as service
 
@@ -92,7 +93,7 @@ def endpoint_out(e: WebhookEndpoint, secret: str | None = None) -> EndpointOut:
         enabled=e.enabled,
         disabled_reason=e.disabled_reason,
         created_ms=e.created_ms,
-        previous_secret_expires_ms=e.previous_expires_ms if e.previous_secret else None,
+        previous_secret_expires_ms=service.previous_secret_expiry(e, now_ms()),
         secret=secret,
     )
 

@@ -33,10 +33,18 @@ def endpoint_secret(sealer: Sealer, endpoint: WebhookEndpoint) -> str:
 def signing_secrets(sealer: Sealer, endpoint: WebhookEndpoint, now: int) -> list[str]:
     """The current secret, then the previous one while its overlap lasts."""
     keys = [endpoint_secret(sealer, endpoint)]
-    old, expires = endpoint.previous_secret, endpoint.previous_expires_ms
-    if old is not None and expires is not None and now < expires:
+    old = endpoint.previous_secret
+    if old is not None and previous_secret_expiry(endpoint, now) is not None:
         keys.append(sealer.open(old, _context(endpoint.tenant_id)).decode())
     return keys
+
+
+def previous_secret_expiry(endpoint: WebhookEndpoint, now: int) -> int | None:
+    """When the previous secret stops signing, while it still does; else None."""
+    expires = endpoint.previous_expires_ms
+    if endpoint.previous_secret is None or expires is None or expires <= now:
+        return None
+    return expires
 
 
 def rotate_secret(

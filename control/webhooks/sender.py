@@ -116,7 +116,9 @@ def post(
     except (OSError, ValueError, http.client.HTTPException) as exc:
         if deadline.fired:
             return Outcome(0, f"no complete answer within {deadline.seconds:g} s")
-        return Outcome(0, f"{exc.__class__.__name__}: {exc}"[:500])
+        # ascii(): a garbage status line is the receiver's raw bytes, control codes and
+        # all, and this text is shown in the API and dashboards.
+        return Outcome(0, f"{exc.__class__.__name__}: {ascii(str(exc))[1:-1]}"[:500])
     else:
         # The status line is the answer: a receiver that acknowledged with a 2xx and
         # then stalled on its body has still acknowledged (else the event goes again).
