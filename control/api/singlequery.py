@@ -35,7 +35,8 @@ def single_query(app: ASGIApp) -> ASGIApp:
         if scope["type"] == ScopeType.HTTP:
             query = scope.get("query_string", b"")
             if b"&" in query and (name := repeated_name(query)) is not None:
-                raise ApiError(400, "invalid_parameter", f"{name}: given more than once")
+                shown = name if len(name) <= 100 else name[:100] + "..."
+                raise ApiError(400, "invalid_parameter", f"{shown}: given more than once")
         await app(scope, receive, send)
 
     return middleware
