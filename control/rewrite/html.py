@@ -252,6 +252,16 @@ def _widened(html: str, start: int, end: int, tag_end: int) -> tuple[int, int]:
     lone "/", where "/>" would close an SVG element) only the attribute goes, so no
     neighbouring token is joined to another.
     """
+    removed = _widened_by_space(html, start, end, tag_end)
+    if html[removed[0] - 1] == "/" and html[removed[1]] == ">":
+        # '"/marker>': a "/" glued to the marker goes with it, or "/>" would close an
+        # SVG element that was open (in HTML a "/" before an attribute is no more than
+        # a separator).
+        return removed[0] - 1, removed[1]
+    return removed
+
+
+def _widened_by_space(html: str, start: int, end: int, tag_end: int) -> tuple[int, int]:
     before = start
     while html[before - 1] in _WS_CHARS:
         before -= 1

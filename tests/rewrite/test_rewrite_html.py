@@ -428,6 +428,19 @@ def test_a_class_list_is_read_as_a_browser_reads_it() -> None:
             '<svg><a href="https://e.com/" / data-clickgate-no-track>x</a></svg>',
             '<svg><a href="https://e.com/" / >x</a></svg>',
         ),
+        # ... nor does a "/" glued to the marker before ">" (it goes with the marker).
+        (
+            '<svg><a href="https://e.com/"/data-clickgate-no-track>x</a></svg>',
+            '<svg><a href="https://e.com/">x</a></svg>',
+        ),
+        (
+            '<svg><area href="https://e.com/"/data-clickgate-no-track   ></svg>',
+            '<svg><area href="https://e.com/"/   ></svg>',  # "/ " closes nothing
+        ),
+        (
+            '<svg><a href="https://e.com/"/data-clickgate-no-track/>x</svg>',
+            '<svg><a href="https://e.com/"//>x</svg>',
+        ),
         # ... and a following '="y"', an attribute of its own, is not made the value of
         # the attribute before the marker: such a marker stays.
         (
