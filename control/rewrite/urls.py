@@ -314,8 +314,9 @@ def append_params(url: str, params: Params) -> str:
 
 
 def _has_key(query: str, name: str) -> bool:
-    if "%" not in query and "+" not in query:
-        # Every key is spelled literally: substring tests decide without splitting.
+    if "%" not in query and "+" not in query and "&" not in name and "=" not in name:
+        # Every key is spelled literally: substring tests decide without splitting (a
+        # name holding "&" or "=" matched across pairs: "a&b" in "?a&b=1").
         if name not in query:
             return False
         padded = f"&{query}&"

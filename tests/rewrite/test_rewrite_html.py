@@ -716,3 +716,19 @@ def test_tags_end_where_browsers_end_them(html: str, live: bool) -> None:
     assert len(tracked) == (1 if live else 0), result.links
     if not live:
         assert html_of(result) == html
+
+
+@pytest.mark.parametrize(
+    ("url", "params", "destination"),
+    [
+        # The key test was a substring test: "a&b" was found in "a&b=1" (keys a and b).
+        ("https://e.com/?a&b=1", {"a&b": "c"}, "https://e.com/?a&b=1&a%26b=c"),
+        ("https://e.com/?x=y=1", {"x=y": "1"}, "https://e.com/?x=y=1&x%3Dy=1"),
+        ("https://e.com/?a%26b=2", {"a&b": "c"}, "https://e.com/?a%26b=2"),  # it is there
+    ],
+)
+def test_a_url_param_named_with_a_delimiter_is_matched_by_whole_keys(
+    url: str, params: dict[str, str], destination: str
+) -> None:
+    result = rewrite(f'<a href="{url}">x</a>', options=RewriteOptions(url_params=params))
+    assert opened(result.links[0].tracked_url or "").url == destination
