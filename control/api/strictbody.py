@@ -11,6 +11,7 @@ field; Litestar's own decoding then runs on a body known to fit.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -67,6 +68,11 @@ async def strict_body(request: Request[Any, Any, Any]) -> None:
         raise ApiError(
             415, "unsupported_media_type", f"Content-Type {media_type!r}: send application/json"
         )
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding not in ("", "identity"):  # a gzip body was read as (malformed) JSON
+        raise ApiError(
+            415, "unsupported_media_type", f"Content-Encoding {encoding!r}: send it uncompressed"
+        )
     try:
         msgspec.json.decode(raw, type=body_type, strict=True)
     except msgspec.ValidationError as exc:
@@ -79,6 +85,19 @@ async def strict_body(request: Request[Any, Any, Any]) -> None:
         if _LONE_SURROGATE.search(raw):  # msgspec calls it "Input data was truncated"
             raise ApiError(400, "bad_request", LONE_SURROGATE_MESSAGE) from None
         return  # not JSON at all: Litestar's answer says so
+    # msgspec keeps the last of a key given twice; a proxy or log that read the first
+    # would disagree with what was stored ({"name": "a", "name": "b"} made stream "b").
+    json.loads(raw, object_pairs_hook=_refuse_duplicate_keys)
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            shown = key if len(key) <= 100 else key[:100] + "..."
+            raise ApiError(400, "bad_request", f"{shown}: given more than once")
+        found[key] = value
+    return found
 
 
 def located(message: str) -> str:
