@@ -78,10 +78,17 @@ def store_api_key(session: Session, tenant_id: int, api_key: str) -> bool:
 
 
 def revoke_api_key(session: Session, key_or_prefix: str) -> None:
-    prefix = key_or_prefix.split("_")[1] if key_or_prefix.startswith("cg_") else key_or_prefix
+    """Revoke a key given whole (`cg_<prefix>_<secret>`, which must be right: a mistyped
+    secret revoked whichever key had the prefix) or by its prefix (`cg_<prefix>` or bare)."""
+    parts = key_or_prefix.split("_", 2) if key_or_prefix.startswith("cg_") else ["", key_or_prefix]
+    prefix = parts[1]
     row = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
     if row is None:
         raise NotFound(f"no API key with prefix {prefix!r}")
+    if len(parts) == 3 and not hmac.compare_digest(row.secret_sha256, _hash(parts[2])):
+        raise NotFound(
+            f"API key {prefix!r} has another secret (give the prefix alone to revoke it)"
+        )
     row.revoked_ms = row.revoked_ms or now_ms()
 
 

@@ -12,7 +12,7 @@ from control.cli import main
 from control.db.engine import make_engine, make_sessionmaker
 from control.db.models import ConfigRevision
 from control.domains import register_domain
-from control.tenants import find_tenant
+from control.tenants import authenticate, find_tenant
 from tests.cluster import MASTER_KEY
 
 
@@ -85,6 +85,28 @@ def test_a_tenant_is_named_unambiguously_and_odd_references_are_no_traceback(
     for ref in ("99999999999999999999999", "9223372036854775808"):
         assert main(["apikey", "create", ref]) == 1
         assert f"no tenant '{ref}'" in capsys.readouterr().err
+
+
+def test_revoking_a_whole_key_with_a_wrong_secret_revokes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mistyped secret used to revoke whichever key had the prefix."""
+    monkeypatch.setenv("CLICKGATE_DATABASE_URL", f"sqlite:///{tmp_path / 'c.db'}")
+    monkeypatch.setenv("CLICKGATE_MASTER_KEY", MASTER_KEY)
+    assert main(["migrate"]) == 0
+    assert main(["tenant", "create", "acme"]) == 0
+    capsys.readouterr()
+    assert main(["apikey", "create", "acme"]) == 0
+    key = capsys.readouterr().out.strip()
+    prefix = key.rsplit("_", 1)[0]
+    assert main(["apikey", "revoke", f"{prefix}_not-the-secret"]) == 1
+    assert "another secret" in capsys.readouterr().err
+    with make_sessionmaker(make_engine(f"sqlite:///{tmp_path / 'c.db'}"))() as session:
+        assert authenticate(session, key) is not None, "the real key still works"
+    assert main(["apikey", "revoke", key]) == 0  # whole and right
+    assert main(["apikey", "revoke", prefix]) == 0  # or by prefix: revoked already, fine
+    with make_sessionmaker(make_engine(f"sqlite:///{tmp_path / 'c.db'}"))() as session:
+        assert authenticate(session, key) is None
 
 
 def test_the_edge_refuses_a_data_dir_it_cannot_write_before_starting(
