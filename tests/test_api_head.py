@@ -29,3 +29,15 @@ def test_head_answers_as_get_without_the_body(tmp_path: Path) -> None:
         # A route without GET stays a 405, as a GET to it would be.
         assert client.head("/v1/links").status_code == client.get("/v1/links").status_code == 405
         assert client.post("/v1/links").status_code == 401  # other methods untouched
+
+
+def test_a_405_says_which_methods_the_path_has(tmp_path: Path) -> None:
+    """RFC 9110 requires Allow on a 405; the error handler dropped Litestar's."""
+    settings = ControlSettings(
+        database_url=f"sqlite:///{tmp_path / 'api.db'}", click_port=0, master_key=MASTER_KEY
+    )
+    with TestClient(build_app(make_context(settings), with_grpc=False)) as client:
+        refused = client.put("/v1/tenant")
+        assert refused.status_code == 405
+        assert refused.json()["error"]["code"] == "method_not_allowed"
+        assert {"GET", "PATCH"} <= {m.strip() for m in refused.headers["allow"].split(",")}

@@ -40,8 +40,12 @@ def check_text(name: str, value: str, most: int) -> None:
         raise ApiError(400, "invalid_parameter", f"{name}: must be 1 to {most} characters, no NUL")
 
 
-def error_body(status: int, code: str, message: str) -> Response[Any]:
-    return Response({"error": {"code": code, "message": message}}, status_code=status)
+def error_body(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> Response[Any]:
+    return Response(
+        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
+    )
 
 
 def handle_http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
@@ -53,7 +57,9 @@ def handle_http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
         status = 400
         details = [_detail(e) for e in (exc.extra or []) if isinstance(e, dict)]
         message = "; ".join(d for d in details if d) or message
-    return error_body(status, CODES.get(status, "error"), message)
+    # A 405's Allow (RFC 9110 requires it) and any other header Litestar set on the error.
+    headers = {str(k): str(v) for k, v in (exc.headers or {}).items()}
+    return error_body(status, CODES.get(status, "error"), message, headers or None)
 
 
 def _detail(error: dict[str, Any]) -> str:
