@@ -49,7 +49,9 @@ def customer_hostname(name: str, cname_target: str = "") -> str:
     ASCII form (`bücher.example` to `xn--bcher-kva.example`), which is what browsers
     send. The CNAME target, and names under it, are ours and cannot be claimed.
     """
-    labels = name.strip().rstrip(".").split(".")
+    if name.strip().endswith(".."):  # one trailing dot is the root; two are an empty label
+        raise ValueError(f"{name!r} has an empty label")
+    labels = name.strip().removesuffix(".").split(".")
     ascii_labels = []
     for label in labels:
         # Only non-ASCII and xn-- labels go through IDNA: its stricter rules would also

@@ -196,7 +196,7 @@ def test_https_only_and_removal(api: tuple[Client, dict[str, dict[str, str]]]) -
     assert client.get("/v1/domains/y.brand.test", headers=h["acme"]).status_code == 404
 
 
-BAD_NAMES = ["not a host", "localhost", "", "a..b", "x" * 300, "a_b.brand.test"]
+BAD_NAMES = ["not a host", "localhost", "", "a..b", "x" * 300, "a_b.brand.test", "go.brand.test.."]
 # No certificate authority certifies these, so they could never serve HTTPS; the CNAME
 # target is clickgate's own name.
 NOT_CERTIFIABLE = ["192.0.2.1", "2001:db8::1", "[2001:db8::1]", "click.brand.123"]
