@@ -20,13 +20,20 @@ def current_revision(session: Session) -> int:
     return session.scalar(select(ConfigRevision.revision).where(ConfigRevision.id == 1)) or 0
 
 
-def test_domain_remove_frees_a_name_held_by_any_tenant(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def migrated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The CLI's settings pointed at a fresh SQLite database, migrated; its URL."""
     url = f"sqlite:///{tmp_path / 'c.db'}"
     monkeypatch.setenv("CLICKGATE_DATABASE_URL", url)
     monkeypatch.setenv("CLICKGATE_MASTER_KEY", MASTER_KEY)
     assert main(["migrate"]) == 0
+    return url
+
+
+def test_domain_remove_frees_a_name_held_by_any_tenant(
+    migrated: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = migrated
     assert main(["tenant", "create", "old", "--domain", "click.old.test"]) == 0
     assert main(["tenant", "create", "new"]) == 0
     engine = make_engine(url)
@@ -67,12 +74,9 @@ def test_servers_refuse_a_broken_regex_engine_before_starting(
 
 
 def test_a_tenant_is_named_unambiguously_and_odd_references_are_no_traceback(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    migrated: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`apikey create 1` takes tenant id 1: a tenant named "1" would get another's key."""
-    monkeypatch.setenv("CLICKGATE_DATABASE_URL", f"sqlite:///{tmp_path / 'c.db'}")
-    monkeypatch.setenv("CLICKGATE_MASTER_KEY", MASTER_KEY)
-    assert main(["migrate"]) == 0
     assert main(["tenant", "create", "acme"]) == 0
     for name in ("2", " 42 ", "", "   "):
         capsys.readouterr()
@@ -88,12 +92,10 @@ def test_a_tenant_is_named_unambiguously_and_odd_references_are_no_traceback(
 
 
 def test_revoking_a_whole_key_with_a_wrong_secret_revokes_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    migrated: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A mistyped secret used to revoke whichever key had the prefix."""
-    monkeypatch.setenv("CLICKGATE_DATABASE_URL", f"sqlite:///{tmp_path / 'c.db'}")
-    monkeypatch.setenv("CLICKGATE_MASTER_KEY", MASTER_KEY)
-    assert main(["migrate"]) == 0
+    sessions = make_sessionmaker(make_engine(migrated))
     assert main(["tenant", "create", "acme"]) == 0
     capsys.readouterr()
     assert main(["apikey", "create", "acme"]) == 0
@@ -101,11 +103,11 @@ def test_revoking_a_whole_key_with_a_wrong_secret_revokes_nothing(
     prefix = "_".join(key.split("_", 2)[:2])  # a secret may hold "_" itself
     assert main(["apikey", "revoke", f"{prefix}_not-the-secret"]) == 1
     assert "another secret" in capsys.readouterr().err
-    with make_sessionmaker(make_engine(f"sqlite:///{tmp_path / 'c.db'}"))() as session:
+    with sessions() as session:
         assert authenticate(session, key) is not None, "the real key still works"
     assert main(["apikey", "revoke", key]) == 0  # whole and right
     assert main(["apikey", "revoke", prefix]) == 0  # or by prefix: revoked already, fine
-    with make_sessionmaker(make_engine(f"sqlite:///{tmp_path / 'c.db'}"))() as session:
+    with sessions() as session:
         assert authenticate(session, key) is None
 
 
